@@ -22,9 +22,7 @@ impl AuditOutcome {
     }
 
     pub fn parse(s: &str) -> Option<AuditOutcome> {
-        [AuditOutcome::Success, AuditOutcome::Failure, AuditOutcome::Denied]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [AuditOutcome::Success, AuditOutcome::Failure, AuditOutcome::Denied].into_iter().find(|o| o.as_str() == s)
     }
 }
 

@@ -158,7 +158,12 @@ impl Client {
         self.call::<(), Q, T>(Method::GET, path, Some(q), None).await
     }
 
-    async fn send<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: &B) -> Result<T, ClientError> {
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         self.call::<B, (), T>(method, path, None, Some(body)).await
     }
 
@@ -264,7 +269,13 @@ impl Client {
         self.get(&format!("rights/{kind}/{id}")).await
     }
 
-    pub async fn set_group_rights(&self, kind: ObjectKind, id: i64, group: i64, rights: &RightSet) -> Result<ObjectSecurity, ClientError> {
+    pub async fn set_group_rights(
+        &self,
+        kind: ObjectKind,
+        id: i64,
+        group: i64,
+        rights: &RightSet,
+    ) -> Result<ObjectSecurity, ClientError> {
         self.send(Method::PUT, &format!("rights/{kind}/{id}/groups/{group}"), rights).await
     }
 

@@ -49,18 +49,13 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => 401,
-            ErrorCode::AccountDisabled
-            | ErrorCode::PasswordChangeRequired
-            | ErrorCode::Forbidden => 403,
+            ErrorCode::AccountDisabled | ErrorCode::PasswordChangeRequired | ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::NotCancellable => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::InvalidJson
-            | ErrorCode::InvalidBody
-            | ErrorCode::InvalidField
-            | ErrorCode::WeakPassword => 422,
+            ErrorCode::InvalidJson | ErrorCode::InvalidBody | ErrorCode::InvalidField | ErrorCode::WeakPassword => 422,
             ErrorCode::TooManyAttempts => 429,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::Internal => 500,

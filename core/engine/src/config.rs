@@ -1,0 +1,232 @@
+//! Process configuration of a core: built-in defaults < TOML file < `WMAIS__SECTION__KEY` environment.
+//!
+//! These are the settings a core needs before it can open its database. The manual's WMAIS_*
+//! settings, which admins change at run time, live in the database (see `settings`).
+//! Unknown keys are not an error (an older core may read a newer file) but are reported.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The example configuration shipped with the core (`wmais config example`).
+pub const EXAMPLE_CONFIG: &str = include_str!("../wintermute.example.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+    pub tasks: TasksConfig,
+    pub debug: DebugConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// URL users reach the core at, if it differs from the listen address (a reverse proxy).
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// Where the core keeps its database (SQLite), keys and logs.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; empty means SQLite in the data directory.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TasksConfig {
+    /// How many tasks one core process runs at once.
+    pub workers: usize,
+    /// A running task's lease; another replica takes the task over when it expires.
+    pub lease_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct DebugConfig {
+    /// Enables `POST /api/v1/debug/tasks` (step-counting tasks, for tests of the task machinery).
+    pub test_tasks: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8750)),
+            public_url: None,
+            body_limit_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { data_dir: default_data_dir() }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: String::new(), max_connections: 16 }
+    }
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        TasksConfig { workers: 16, lease_seconds: 30 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            database: DatabaseConfig::default(),
+            tasks: TasksConfig::default(),
+            debug: DebugConfig::default(),
+        }
+    }
+}
+
+/// `/var/lib/wintermute` for root, `~/.local/share/wintermute` for everyone else.
+pub fn default_data_dir() -> PathBuf {
+    if is_root() {
+        return PathBuf::from("/var/lib/wintermute");
+    }
+    dirs::data_local_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("wintermute")
+}
+
+#[allow(unsafe_code)]
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A configuration problem, with the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// What was loaded, and the keys that were ignored because nothing knows them.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub unknown_keys: Vec<String>,
+}
+
+impl Config {
+    /// Defaults, then the TOML file (when given), then `WMAIS__*` variables of `env`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+            fig = fig.merge(Toml::string(&text));
+        }
+        // Environment: WMAIS__SERVER__LISTEN=… (double underscores separate sections from keys).
+        let vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("WMAIS__")).collect();
+        let mut env_toml = String::new();
+        for (k, v) in &vars {
+            let path: Vec<String> = k["WMAIS__".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if path.iter().any(|p| p.is_empty()) {
+                return Err(ConfigError::Invalid(format!("malformed variable name {k}")));
+            }
+            let value = env_value_as_toml(v);
+            env_toml.push_str(&format!("{} = {}\n", path.join("."), value));
+        }
+        if !env_toml.is_empty() {
+            fig = fig.merge(Toml::string(&env_toml));
+        }
+        let merged: serde_json::Value = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut unknown_keys = Vec::new();
+        let config: Config = serde_ignored::deserialize(merged, |path| unknown_keys.push(path.to_string()))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(Loaded { config, unknown_keys })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.body_limit_bytes < 1024 {
+            return Err(ConfigError::Invalid("server.body_limit_bytes must be at least 1024".into()));
+        }
+        if self.tasks.workers == 0 {
+            return Err(ConfigError::Invalid("tasks.workers must be at least 1".into()));
+        }
+        if self.tasks.lease_seconds < 5 {
+            return Err(ConfigError::Invalid("tasks.lease_seconds must be at least 5".into()));
+        }
+        if !self.database.url.is_empty()
+            && !(self.database.url.starts_with("sqlite:")
+                || self.database.url.starts_with("postgres://")
+                || self.database.url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "database.url must start with sqlite: or postgres:// (got {:?})",
+                redact_url(&self.database.url)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The database URL in use: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.storage.data_dir.join("wintermute.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The URL people open to reach this core.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned() + "/",
+            None => format!("http://{}/", self.server.listen),
+        }
+    }
+}
+
+/// Environment values are strings; numbers and booleans are passed on typed.
+fn env_value_as_toml(v: &str) -> String {
+    if v == "true" || v == "false" || v.parse::<i64>().is_ok() {
+        v.to_owned()
+    } else {
+        toml::Value::String(v.to_owned()).to_string()
+    }
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => u.to_owned(),
+    }
+}

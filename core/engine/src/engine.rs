@@ -1,0 +1,105 @@
+//! The engine handle every front end (HTTP server, embedded desktop core, tests) works through.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use wintermute_api::audit::AuditOutcome;
+
+use crate::audit::AuditRecord;
+use crate::caller::Actor;
+use crate::config::Config;
+use crate::error::CoreResult;
+use crate::events::EventBus;
+use crate::settings::SettingsCache;
+use crate::store::Store;
+use crate::tasks::TaskManager;
+
+/// The temporary password of the first administrator, created on the very first start.
+#[derive(Debug)]
+pub struct FirstStart {
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub events: EventBus,
+    pub settings: SettingsCache,
+    pub tasks: TaskManager,
+}
+
+impl Engine {
+    /// Opens the database (running migrations), recovers tasks a previous run left behind and, on
+    /// the first start, creates the `admin` user with a random temporary password.
+    pub async fn open(config: Config) -> CoreResult<(Engine, Option<FirstStart>)> {
+        let store = Store::open(&config.database_url(), config.database.max_connections).await?;
+        let events = EventBus::new();
+        let settings = SettingsCache::new();
+        let tasks = TaskManager::new(&config);
+        let engine = Engine { inner: Arc::new(Inner { config, store, events, settings, tasks }) };
+        engine.reload_settings().await?;
+        engine.recover_tasks().await?;
+        let first = engine.bootstrap_admin().await?;
+        Ok((engine, first))
+    }
+
+    /// Runs the task workers and housekeeping until `shutdown` fires, then hands back running tasks.
+    pub fn start(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move { crate::tasks::run_workers(engine, shutdown).await })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    async fn bootstrap_admin(&self) -> CoreResult<Option<FirstStart>> {
+        let mut tx = self.store().write_tx().await?;
+        let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&mut *tx.tx).await?;
+        if row.0 > 0 {
+            return Ok(None);
+        }
+        let password = crate::password::generate(20);
+        let hash = crate::password::hash(&password).await?;
+        let tz = self.setting_string("WMAIS_DEFAULT_TIMEZONE").await;
+        let now = crate::time::now_ms();
+        let id: (i64,) = sqlx::query_as(
+            "INSERT INTO users (login, password_hash, first_name, last_name, email, time_zone, enabled, is_admin, \
+             must_change_password, created_at, updated_at) VALUES ('admin', $1, 'Administrator', '', '', $2, 1, 1, 1, $3, $3) RETURNING id",
+        )
+        .bind(hash)
+        .bind(tz)
+        .bind(now)
+        .fetch_one(&mut *tx.tx)
+        .await?;
+        crate::audit::write(
+            &mut *tx.tx,
+            &Actor::system(),
+            AuditRecord::new("user.create", AuditOutcome::Success)
+                .target("user", id.0)
+                .details(serde_json::json!({"login": "admin", "is_admin": true, "reason": "first start"})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(FirstStart { login: "admin".into(), password }))
+    }
+
+    /// Stops the engine's database pool (after the workers have stopped).
+    pub async fn close(&self) {
+        self.inner.store.close().await;
+    }
+}

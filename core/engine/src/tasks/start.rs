@@ -1,0 +1,72 @@
+//! Starting the core's own tasks on behalf of a user.
+
+use serde_json::json;
+use wintermute_api::audit::AuditOutcome;
+use wintermute_api::tasks::{DebugTaskRequest, Task};
+
+use super::builtin::{DEBUG_STEPS, DEBUG_STEPS_ONCE, PRUNE_HISTORY};
+use super::NewTask;
+use crate::audit::AuditRecord;
+use crate::caller::Caller;
+use crate::engine::Engine;
+use crate::error::{CoreError, CoreResult};
+
+impl Engine {
+    /// Starts a maintenance task (administrators only).
+    pub async fn start_maintenance(&self, caller: &Caller, action: &str) -> CoreResult<Task> {
+        if !caller.is_admin {
+            return Err(CoreError::forbidden("only administrators start maintenance tasks"));
+        }
+        let (kind, title) = match action {
+            "prune_history" => (PRUNE_HISTORY, "Prune task history"),
+            other => {
+                return Err(CoreError::invalid(
+                    "action",
+                    format!("unknown maintenance action {other:?}; known: prune_history"),
+                ))
+            }
+        };
+        let task = self
+            .task_submit(
+                caller.user_id,
+                NewTask {
+                    kind: kind.into(),
+                    title: title.into(),
+                    target_kind: None,
+                    target_id: None,
+                    params: json!({}),
+                },
+            )
+            .await?;
+        self.audit(
+            &caller.actor(),
+            AuditRecord::new("maintenance.start", AuditOutcome::Success)
+                .target("task", task.id)
+                .details(json!({"action": action})),
+        )
+        .await?;
+        Ok(task)
+    }
+
+    /// Starts a step-counting task for the caller, when the core runs with `debug.test_tasks`.
+    pub async fn start_debug_task(&self, caller: &Caller, req: &DebugTaskRequest) -> CoreResult<Task> {
+        if !self.config().debug.test_tasks {
+            return Err(CoreError::not_found("debug tasks are not enabled on this core"));
+        }
+        if req.steps == 0 || req.steps > 3600 {
+            return Err(CoreError::invalid("steps", "steps must be 1 to 3600"));
+        }
+        let kind = if req.resumable { DEBUG_STEPS } else { DEBUG_STEPS_ONCE };
+        self.task_submit(
+            caller.user_id,
+            NewTask {
+                kind: kind.into(),
+                title: format!("Count {} steps", req.steps),
+                target_kind: None,
+                target_id: None,
+                params: json!({"steps": req.steps, "fail_at": req.fail_at}),
+            },
+        )
+        .await
+    }
+}

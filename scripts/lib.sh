@@ -1,0 +1,202 @@
+# shellcheck shell=bash
+# Shared helpers for the scripts in this folder. Source it; do not run it.
+#
+#   say MESSAGE...          print a "==> MESSAGE" line
+#   die MESSAGE...          print an error and exit 1
+#   at_exit COMMAND...      run COMMAND when the script exits (last registered runs first)
+#   need_apt PKG...         install the Debian packages that are missing (apt-get update once per run)
+#   need_cargo              make sure cargo is there (enough to build and run)
+#   need_rust               need_cargo, plus the wasm32 target, clippy and rustfmt (each added only
+#                           if missing)
+#   start_test_postgres     start a throwaway PostgreSQL cluster on 127.0.0.1 and export
+#                           WINTERMUTE_TEST_POSTGRES_URL; it is stopped and deleted at exit
+
+# Build output lives outside the clone, so fresh clones (CI) reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wintermute/target}"
+
+# The repository root, whichever script sourced this file.
+WM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export WM_ROOT
+
+say() { printf '==> %s\n' "$*"; }
+
+die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# --- exit handlers ----------------------------------------------------------
+
+_wm_exit_cmds=()
+
+_wm_run_exit_cmds() {
+	local i
+	for ((i = ${#_wm_exit_cmds[@]} - 1; i >= 0; i--)); do
+		eval "${_wm_exit_cmds[i]}" || true
+	done
+	_wm_exit_cmds=()
+}
+
+# at_exit COMMAND...: the words are quoted here, so pass them as separate arguments.
+at_exit() {
+	_wm_exit_cmds+=("$(printf '%q ' "$@")")
+}
+
+trap _wm_run_exit_cmds EXIT
+# Ctrl-C or a kill still runs the exit handlers (in a script; an interactive shell keeps its own).
+if [[ $- != *i* ]]; then
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+fi
+
+# --- packages ---------------------------------------------------------------
+
+_wm_apt_updated=0
+
+_wm_pkg_installed() {
+	local status
+	status="$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" || return 1
+	[[ "$status" == "install ok installed" ]]
+}
+
+need_apt() {
+	local missing=() pkg
+	for pkg in "$@"; do
+		_wm_pkg_installed "$pkg" || missing+=("$pkg")
+	done
+	((${#missing[@]} == 0)) && return 0
+
+	local sudo=()
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null || die "missing Debian packages: ${missing[*]} (install them as root)"
+		sudo=(sudo)
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if ((_wm_apt_updated == 0)); then
+		say "apt-get update"
+		"${sudo[@]}" apt-get update -qq
+		_wm_apt_updated=1
+	fi
+	say "installing ${missing[*]}"
+	local log
+	log="$(mktemp)"
+	if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		die "apt-get install ${missing[*]} failed"
+	fi
+	rm -f "$log"
+}
+
+# --- Rust -------------------------------------------------------------------
+
+need_cargo() {
+	if ! command -v cargo >/dev/null && [[ -f "$HOME/.cargo/env" ]]; then
+		# shellcheck source=/dev/null
+		. "$HOME/.cargo/env"
+	fi
+	command -v cargo >/dev/null ||
+		die "cargo not found: install Rust with rustup (https://rustup.rs), then run this again"
+}
+
+need_rust() {
+	need_cargo
+	command -v rustup >/dev/null || die "rustup not found: it is needed to add the wasm32 target, clippy and rustfmt"
+	# (Output captured first: with pipefail, `rustup ... | grep -q` can fail on SIGPIPE.)
+	local targets components
+	targets="$(rustup target list --installed)"
+	components="$(rustup component list --installed)"
+	if ! grep -qx wasm32-unknown-unknown <<<"$targets"; then
+		say "adding the Rust target wasm32-unknown-unknown"
+		rustup target add wasm32-unknown-unknown
+	fi
+	local comp
+	for comp in clippy rustfmt; do
+		if ! grep -q "^$comp" <<<"$components"; then
+			say "adding the Rust component $comp"
+			rustup component add "$comp"
+		fi
+	done
+}
+
+# --- throwaway PostgreSQL ---------------------------------------------------
+
+# Prints a TCP port that nothing listens on right now.
+_wm_free_port() {
+	if command -v python3 >/dev/null; then
+		python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' && return 0
+	fi
+	local port
+	for port in $(shuf -i 20000-60999 -n 100); do
+		if [[ -z "$(ss -Hltn "sport = :$port")" ]]; then
+			echo "$port"
+			return 0
+		fi
+	done
+	return 1
+}
+
+start_test_postgres() {
+	local bindir
+	bindir="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin 2>/dev/null | sort -V | tail -n 1)"
+	[[ -n "$bindir" && -x "$bindir/initdb" ]] ||
+		die "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin (need_apt postgresql first)"
+
+	# initdb refuses to run as root: as root the cluster belongs to the user postgres.
+	local as=() tmp
+	if ((EUID == 0)); then
+		as=(runuser -u postgres --)
+		tmp="$(mktemp -d /tmp/wintermute-pg.XXXXXX)"
+		chown postgres: "$tmp"
+	else
+		tmp="$(mktemp -d "${TMPDIR:-/tmp}/wintermute-pg.XXXXXX")"
+	fi
+	chmod 700 "$tmp"
+	at_exit _wm_stop_test_postgres "$tmp" "$bindir" "${as[@]}"
+
+	say "starting a throwaway PostgreSQL ($("$bindir/postgres" --version | awk '{print $3}')) in $tmp"
+	# Run from the cluster's folder: the user postgres may not be allowed into the current one.
+	(cd "$tmp" && "${as[@]}" "$bindir/initdb" -D "$tmp/data" -U postgres -A trust -E UTF8 --no-locale --no-sync >"$tmp/initdb.log" 2>&1) || {
+		cat "$tmp/initdb.log" >&2
+		die "initdb failed"
+	}
+	# Trust, but only for the unix socket and loopback.
+	cat >"$tmp/data/pg_hba.conf" <<-'EOF'
+		local all all trust
+		host  all all 127.0.0.1/32 trust
+		host  all all ::1/128 trust
+	EOF
+
+	local port attempt
+	for attempt in 1 2 3; do
+		port="$(_wm_free_port)" || die "no free TCP port found"
+		cat >"$tmp/data/postgresql.auto.conf" <<-EOF
+			listen_addresses = '127.0.0.1'
+			port = $port
+			unix_socket_directories = '$tmp'
+			max_connections = 300
+			fsync = off
+			synchronous_commit = off
+			full_page_writes = off
+		EOF
+		if (cd "$tmp" && "${as[@]}" "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/postgres.log" -w -t 60 start >/dev/null); then
+			export WINTERMUTE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+			say "PostgreSQL listening: $WINTERMUTE_TEST_POSTGRES_URL"
+			return 0
+		fi
+		# Most likely the port was taken between picking and binding: try another.
+		tail -n 20 "$tmp/postgres.log" >&2 || true
+		say "PostgreSQL did not start on port $port (attempt $attempt of 3)"
+	done
+	die "could not start PostgreSQL (log: $tmp/postgres.log)"
+}
+
+# _wm_stop_test_postgres DIR BINDIR [RUN-AS...]
+_wm_stop_test_postgres() {
+	local tmp="$1" bindir="$2"
+	shift 2
+	if [[ -f "$tmp/data/postmaster.pid" ]]; then
+		(cd "$tmp" && "$@" "$bindir/pg_ctl" -D "$tmp/data" -m immediate -w stop >/dev/null 2>&1) || true
+	fi
+	rm -rf "$tmp"
+}
