@@ -1,1 +1,177 @@
-fn main() {}
+//! `wmai`, the Wintermute command line. It talks only to the core's HTTP API.
+
+#[macro_use]
+mod output;
+mod commands;
+mod config;
+mod exit;
+mod follow;
+mod input;
+mod resolve;
+mod session;
+mod token_store;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{admin, audit, auth, groups, rights, settings, tasks, tokens, users};
+use crate::exit::{Exit, EXIT_CODES_HELP};
+use crate::session::App;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wmai",
+    version,
+    about = "Wintermute command line: manage a Wintermute core through its API",
+    after_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+struct Cli {
+    /// URL of the core (default: the one of the last `wmai login`)
+    #[arg(long, global = true, env = "WMAI_URL", value_name = "URL")]
+    url: Option<String>,
+    /// Print the API's result as JSON instead of tables
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Log in to a core and remember it as the current one
+    Login(auth::LoginArgs),
+    /// Change your password
+    Passwd(auth::PasswdArgs),
+    /// End the session on the core and forget its token here
+    Logout,
+    /// Show who you are logged in as
+    Whoami,
+    /// Users and their global permissions
+    Users(users::UsersArgs),
+    /// Groups of users
+    Groups(groups::GroupsArgs),
+    /// Group rights on objects
+    #[command(subcommand)]
+    Rights(rights::RightsCmd),
+    /// Objects you may see, with your rights on them
+    Objects(rights::ObjectsArgs),
+    /// The core's WMAIS_* settings
+    Settings(settings::SettingsArgs),
+    /// Tasks: the core's long actions
+    Tasks(tasks::TasksArgs),
+    /// The audit log
+    Audit(audit::AuditArgs),
+    /// Personal API tokens for automation
+    Tokens(tokens::TokensArgs),
+    /// Administration of the core
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
+}
+
+async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Login(a) => auth::login(app, a).await,
+        Command::Passwd(a) => auth::passwd(app, a).await,
+        Command::Logout => auth::logout(app).await,
+        Command::Whoami => auth::whoami(app).await,
+        Command::Users(a) => users::run(app, a).await,
+        Command::Groups(a) => groups::run(app, a).await,
+        Command::Rights(c) => rights::run(app, c).await,
+        Command::Objects(a) => rights::objects(app, a).await,
+        Command::Settings(a) => settings::run(app, a).await,
+        Command::Tasks(a) => tasks::run(app, a).await,
+        Command::Audit(a) => audit::run(app, a).await,
+        Command::Tokens(a) => tokens::run(app, a).await,
+        Command::Admin(c) => admin::run(app, c).await,
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let app = App::new(cli.url, cli.json)?;
+    dispatch(&app, cli.command).await
+}
+
+fn main() -> ExitCode {
+    // clap prints help and usage errors itself; usage errors exit 2.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(Exit::Error.code());
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::from(Exit::Success.code()),
+        Err(err) => {
+            let report = exit::report(&err);
+            eprintln!("error: {}", report.message);
+            if let Some(hint) = report.hint {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(report.exit.code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("wmai").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn bare_groups_default_to_list() {
+        assert!(matches!(parse(&["users"]).unwrap().command, Command::Users(users::UsersArgs { cmd: None })));
+        assert!(matches!(parse(&["tasks", "--all"]).unwrap().command, Command::Tasks(_)));
+        assert!(matches!(parse(&["settings"]).unwrap().command, Command::Settings(_)));
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let cli = parse(&["users", "show", "alice", "--json", "--url", "http://x:1"]).unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.url.as_deref(), Some("http://x:1"));
+    }
+
+    #[test]
+    fn bad_names_are_usage_errors() {
+        for args in [
+            &["rights", "show", "vm", "1"][..],
+            &["rights", "grant", "instance", "1", "ops", "fly"],
+            &["users", "permissions", "bob", "create_user,fly"],
+            &["tasks", "--state", "done"],
+            &["users", "update", "bob", "--enable", "--disable"],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn negative_setting_values_are_values() {
+        let cli = parse(&["settings", "set", "WMAIS_X", "-1"]).unwrap();
+        match cli.command {
+            Command::Settings(settings::SettingsArgs { cmd: Some(settings::SettingsCmd::Set { value, .. }) }) => {
+                assert_eq!(value, "-1")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_lists_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes:") && help.contains("11  the followed task was cancelled"));
+    }
+}

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// The example configuration shipped with the core (`wmais config example`).
 pub const EXAMPLE_CONFIG: &str = include_str!("../wintermute.example.toml");
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -94,17 +94,6 @@ impl Default for TasksConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            database: DatabaseConfig::default(),
-            tasks: TasksConfig::default(),
-            debug: DebugConfig::default(),
-        }
-    }
-}
 
 /// `/var/lib/wintermute` for root, `~/.local/share/wintermute` for everyone else.
 pub fn default_data_dir() -> PathBuf {
@@ -180,11 +169,9 @@ impl Config {
         if self.tasks.lease_seconds < 5 {
             return Err(ConfigError::Invalid("tasks.lease_seconds must be at least 5".into()));
         }
-        if !self.database.url.is_empty()
-            && !(self.database.url.starts_with("sqlite:")
-                || self.database.url.starts_with("postgres://")
-                || self.database.url.starts_with("postgresql://"))
-        {
+        let url = &self.database.url;
+        let known = url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !url.is_empty() && !known {
             return Err(ConfigError::Invalid(format!(
                 "database.url must start with sqlite: or postgres:// (got {:?})",
                 redact_url(&self.database.url)

@@ -1,5 +1,6 @@
 //! One story through users, groups, rights, tasks, audit and settings, run on SQLite and (when
 //! `WINTERMUTE_TEST_POSTGRES_URL` is set) on PostgreSQL, each on a fresh database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

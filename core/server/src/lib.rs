@@ -1,0 +1,126 @@
+//! The Wintermute core server: the HTTP and WebSocket API (`/api/v1`) over the engine.
+//!
+//! It is a library so that the desktop app can run an embedded core on loopback and tests can
+//! start one on port 0: `launch(listener, config, shutdown)`, or `serve` with an engine of your own.
+
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wintermute_api::ErrorCode;
+use wintermute_core::{Config, Engine, FirstStart};
+
+use crate::error::HttpError;
+use crate::routes::{auth, events, rights, system, tasks, users};
+use crate::state::AppState;
+
+/// The API routes and the OpenAPI document describing exactly them.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(system::health))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::list_tokens, auth::create_token))
+        .routes(routes!(auth::revoke_token))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::set_permissions))
+        .routes(routes!(users::list_groups, users::create_group))
+        .routes(routes!(users::get_group, users::update_group, users::delete_group))
+        .routes(routes!(rights::objects))
+        .routes(routes!(rights::security))
+        .routes(routes!(rights::set_group))
+        .routes(routes!(rights::grant))
+        .routes(routes!(rights::revoke))
+        .routes(routes!(tasks::list))
+        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::log))
+        .routes(routes!(tasks::cancel))
+        .routes(routes!(tasks::maintenance))
+        .routes(routes!(tasks::debug_task))
+        .routes(routes!(events::events))
+        .routes(routes!(system::audit))
+        .routes(routes!(system::settings))
+        .routes(routes!(system::setting, system::set_setting))
+        .routes(routes!(system::dashboard))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of this server (also served at `/api/v1/openapi.json`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// The whole application: API, OpenAPI document, JSON errors for unknown routes and methods.
+pub fn app(engine: Engine) -> Router {
+    let body_limit = engine.config().server.body_limit_bytes;
+    let (api_router, doc) = api();
+    let doc_json = doc.to_pretty_json().unwrap_or_default();
+    api_router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let body = doc_json.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+            }),
+        )
+        .fallback(|| async { HttpError::new(ErrorCode::NotFound, "there is no such route; see /api/v1/openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            HttpError::new(ErrorCode::MethodNotAllowed, "this route does not accept this method")
+        })
+        .with_state(AppState { engine })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves `engine` on `listener` until `shutdown` fires, then stops the task workers.
+pub async fn serve(listener: TcpListener, engine: Engine, shutdown: CancellationToken) -> std::io::Result<()> {
+    let workers = engine.start(shutdown.clone());
+    let app = app(engine.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let stop = shutdown.clone();
+    let result = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+    shutdown.cancel();
+    let _ = workers.await;
+    engine.close().await;
+    result
+}
+
+/// Opens the engine from `config` and serves it on `listener` until `shutdown`. Returns the
+/// first-start information (the temporary admin password) through `on_ready` before serving.
+pub async fn launch(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(&Engine, Option<&FirstStart>),
+) -> Result<(), LaunchError> {
+    let (engine, first) = Engine::open(config).await.map_err(LaunchError::Engine)?;
+    on_ready(&engine, first.as_ref());
+    serve(listener, engine, shutdown).await.map_err(LaunchError::Io)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot start the core: {0}")]
+    Engine(wintermute_core::CoreError),
+    #[error("the API server failed: {0}")]
+    Io(std::io::Error),
+}
+
+/// Status of an error code, for tests.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}

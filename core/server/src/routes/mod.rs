@@ -1,0 +1,8 @@
+//! The HTTP routes, grouped by area. Each handler carries its OpenAPI description.
+
+pub mod auth;
+pub mod events;
+pub mod rights;
+pub mod system;
+pub mod tasks;
+pub mod users;

@@ -1,0 +1,8 @@
+//! What every handler gets.
+
+use wintermute_core::Engine;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+}
