@@ -306,7 +306,15 @@ impl Engine {
             .execute(&mut *tx.tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(CoreError::not_found(format!("you have no API token {id}")));
+            let owner =
+                sqlx::query("SELECT user_id FROM sessions WHERE id = $1 AND kind = 'api' AND revoked_at IS NULL")
+                    .bind(id)
+                    .fetch_optional(&mut *tx.tx)
+                    .await?;
+            return Err(match owner {
+                Some(_) => CoreError::forbidden(format!("API token {id} belongs to another user")),
+                None => CoreError::not_found(format!("there is no API token {id}")),
+            });
         }
         crate::audit::write(
             &mut *tx.tx,

@@ -94,7 +94,6 @@ impl Default for TasksConfig {
     }
 }
 
-
 /// `/var/lib/wintermute` for root, `~/.local/share/wintermute` for everyone else.
 pub fn default_data_dir() -> PathBuf {
     if is_root() {

@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -14,40 +15,51 @@ use wintermute_core::Caller;
 use crate::error::HttpError;
 use crate::state::AppState;
 
-/// A JSON body. Malformed JSON, the wrong shape and oversize bodies are typed API errors.
+/// A JSON object body. Malformed JSON, anything but an object, the wrong shape and oversize
+/// bodies are typed API errors. (serde alone would accept `[]` for a struct.)
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rej) => Err(json_rejection(rej)),
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(HttpError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as JSON with Content-Type: application/json",
+            ));
         }
-    }
-}
-
-fn json_rejection(rej: JsonRejection) -> HttpError {
-    match rej {
-        JsonRejection::JsonDataError(e) => {
-            // serde's message names the field and what was expected, e.g. "unknown field `x`".
-            let detail = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text());
-            HttpError::new(ErrorCode::InvalidBody, format!("the request body does not fit: {detail}"))
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                HttpError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this core accepts")
+            } else {
+                HttpError::new(
+                    ErrorCode::InvalidBody,
+                    format!("the request body could not be read: {}", rej.body_text()),
+                )
+            }
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| HttpError::new(ErrorCode::InvalidJson, format!("the request body is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(HttpError::new(ErrorCode::InvalidBody, "the request body must be a JSON object"));
         }
-        JsonRejection::JsonSyntaxError(e) => {
-            let detail = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text());
-            HttpError::new(ErrorCode::InvalidJson, format!("the request body is not valid JSON: {detail}"))
-        }
-        JsonRejection::MissingJsonContentType(_) => {
-            HttpError::new(ErrorCode::UnsupportedMediaType, "send the body as JSON with Content-Type: application/json")
-        }
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            HttpError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this core accepts")
-        }
-        other => {
-            HttpError::new(ErrorCode::InvalidBody, format!("the request body could not be read: {}", other.body_text()))
-        }
+        serde_path_to_error::deserialize(value).map(Json).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let msg = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+            HttpError::new(ErrorCode::InvalidBody, format!("the request body does not fit: {msg}"))
+        })
     }
 }
 
