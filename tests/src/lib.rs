@@ -1,1 +1,55 @@
-//! Helpers for the end-to-end tests: see tests/README.md.
+//! Harness of the end-to-end tests and benchmarks (see also tests/README.md).
+//!
+//! The tests here run the real `wmais` binary, built beforehand (`cargo build --workspace --bins`),
+//! and talk to it over HTTP like any other client:
+//!
+//! - [`bin_path`] finds a built binary of the workspace (`$CARGO_TARGET_DIR/debug/<name>`, or the
+//!   target folder the running test binary was built into).
+//! - [`Core::start`] runs `wmais serve` on a fresh temporary data dir (or the one in
+//!   [`CoreOptions::data_dir`], so a restart reuses it) and a free loopback port, with extra
+//!   environment (`WMAIS__SECTION__KEY=...`) and arguments (`--database URL`), and waits until
+//!   `GET /api/v1/health` answers. Its stdout and stderr go to `core.stdout.log` and
+//!   `core.stderr.log` in the data dir; they are printed when a test panics with the core alive, and
+//!   [`Core::logs`] returns them. [`Core::kill`] is a crash (SIGKILL), [`Core::terminate`] a graceful
+//!   stop (SIGTERM). Dropping a `Core` kills its process.
+//! - [`Core::admin_client`] logs in as `admin`, replacing the temporary password of `install.log`
+//!   by [`ADMIN_PASSWORD`] the first time.
+//! - [`postgres::fresh_postgres_db`] creates a database of its own on the PostgreSQL server named by
+//!   `WINTERMUTE_TEST_POSTGRES_URL` (with `psql`) and drops it again when the guard is dropped.
+//! - [`wait_for`] polls a condition with a deadline.
+
+pub mod binary;
+pub mod core;
+pub mod postgres;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub use crate::binary::{bin_path, bin_path_in_profile};
+pub use crate::core::{Core, CoreOptions, DataDir, ADMIN_PASSWORD};
+pub use crate::postgres::{fresh_postgres_db, postgres_url, PostgresDb, POSTGRES_ENV};
+
+/// Calls `check` every `every` until it returns `Some`, or fails after `timeout` saying `what`
+/// (with the last error `check` returned, if any).
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_error = Some(e),
+        }
+        if Instant::now() >= deadline {
+            return Err(match last_error {
+                Some(e) => e.context(format!("timed out after {timeout:?} waiting for {what}")),
+                None => anyhow::anyhow!("timed out after {timeout:?} waiting for {what}"),
+            });
+        }
+        tokio::time::sleep(every).await;
+    }
+}

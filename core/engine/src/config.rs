@@ -216,3 +216,67 @@ pub fn redact_url(u: &str) -> String {
         _ => u.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wm.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9000\"\nbody_limit_bytes = 4096\n[tasks]\nworkers = 3\n[surprise]\nkey = 1\n",
+        )
+        .unwrap();
+        let l = Config::load(None, env(&[])).unwrap();
+        assert_eq!(l.config, Config::default());
+        assert_eq!(l.config.server.listen.to_string(), "127.0.0.1:8750");
+
+        let l = Config::load(
+            Some(&file),
+            env(&[("WMAIS__TASKS__WORKERS", "5"), ("WMAIS_SG_IP_ADDRESS", "x"), ("HOME", "/")]),
+        )
+        .unwrap();
+        assert_eq!(l.config.server.listen.to_string(), "127.0.0.1:9000", "file over defaults");
+        assert_eq!(l.config.server.body_limit_bytes, 4096);
+        assert_eq!(l.config.tasks.workers, 5, "environment over file");
+        assert_eq!(l.unknown_keys, vec!["surprise".to_string()], "unknown keys are reported");
+
+        let l = Config::load(
+            None,
+            env(&[("WMAIS__DATABASE__URL", "postgres://u:pw@db/wm"), ("WMAIS__DEBUG__TEST_TASKS", "true")]),
+        )
+        .unwrap();
+        assert_eq!(l.config.database_url(), "postgres://u:pw@db/wm");
+        assert!(l.config.debug.test_tasks);
+        let l = Config::load(None, env(&[("WMAIS__SERVER__NOPE", "1")])).unwrap();
+        assert_eq!(l.unknown_keys, vec!["server.nope".to_string()]);
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let e = Config::load(None, env(&[("WMAIS__SERVER__LISTEN", "not-an-address")])).unwrap_err().to_string();
+        assert!(e.contains("listen") || e.contains("address"), "{e}");
+        let e = Config::load(None, env(&[("WMAIS__DATABASE__URL", "mysql://x")])).unwrap_err().to_string();
+        assert!(e.contains("database.url"), "{e}");
+        let e = Config::load(None, env(&[("WMAIS__TASKS__WORKERS", "0")])).unwrap_err().to_string();
+        assert!(e.contains("workers"), "{e}");
+        let e = Config::load(Some(Path::new("/nonexistent/wm.toml")), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/wm.toml"), "{e}");
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn sqlite_lives_in_the_data_dir() {
+        let mut c = Config::default();
+        c.storage.data_dir = PathBuf::from("/srv/wm");
+        assert_eq!(c.database_url(), "sqlite:///srv/wm/wintermute.db?mode=rwc");
+        assert_eq!(c.public_url(), "http://127.0.0.1:8750/");
+    }
+}

@@ -6,9 +6,19 @@ use rand::Rng;
 
 use crate::error::{CoreError, CoreResult};
 
+/// At most one argon2 computation per CPU at a time: each takes 19 MiB, so a flood of logins
+/// waits in line instead of exhausting memory or the blocking thread pool.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS
+        .get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)))
+}
+
 /// Hashes with argon2id and its recommended parameters (19 MiB, 2 passes). Runs off the async threads.
 pub async fn hash(password: &str) -> CoreResult<String> {
     let pw = zeroize::Zeroizing::new(password.to_owned());
+    let _slot =
+        hashing_slots().acquire().await.map_err(|e| CoreError::Internal(format!("hashing slots closed: {e}")))?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -24,6 +34,8 @@ pub async fn hash(password: &str) -> CoreResult<String> {
 pub async fn verify(password: &str, stored: &str) -> CoreResult<bool> {
     let pw = zeroize::Zeroizing::new(password.to_owned());
     let stored = stored.to_owned();
+    let _slot =
+        hashing_slots().acquire().await.map_err(|e| CoreError::Internal(format!("hashing slots closed: {e}")))?;
     tokio::task::spawn_blocking(move || match PasswordHash::new(&stored) {
         Ok(parsed) => Argon2::default().verify_password(pw.as_bytes(), &parsed).is_ok(),
         Err(_) => false,

@@ -299,6 +299,22 @@ async fn story(backend: Backend) {
     }
     let throttled = engine.login("bob", "Temp-Pass-1234", Some("10.9.9.9")).await.unwrap_err();
     assert_eq!(code(throttled), ErrorCode::TooManyAttempts);
+    assert!(
+        matches!(
+            engine.login("bob", "Temp-Pass-1234", Some("10.1.1.1")).await.unwrap_err(),
+            CoreError::TooManyAttempts { .. }
+        ),
+        "per account, whatever the address"
+    );
+    engine.login("alice", "Wonder-Land-5678", Some("10.9.9.9")).await.unwrap();
+    // One address guessing many accounts is stopped at four times the per-account limit.
+    for i in 0..20 {
+        let e = engine.login(&format!("ghost{i}"), "guess-guess", Some("10.8.8.8")).await.unwrap_err();
+        assert_eq!(code(e), ErrorCode::InvalidCredentials);
+    }
+    let e = engine.login("alice", "Wonder-Land-5678", Some("10.8.8.8")).await.unwrap_err();
+    assert_eq!(code(e), ErrorCode::TooManyAttempts, "per address");
+    engine.login("alice", "Wonder-Land-5678", Some("10.7.7.7")).await.unwrap();
 
     // --- audit: complete and append-only ---
     let entries = engine.audit_list(&a, &AuditQuery { limit: Some(500), ..Default::default() }).await.unwrap().items;
@@ -320,7 +336,7 @@ async fn story(backend: Backend) {
         .iter()
         .filter(|e| e.action == "auth.login" && e.outcome == wintermute_api::audit::AuditOutcome::Failure)
         .count();
-    assert!(failures >= 6, "failed logins are audited ({failures})");
+    assert!(failures >= 26, "failed logins are audited ({failures})");
     assert!(entries.iter().any(|e| e.address.as_deref() == Some("10.9.9.9")), "addresses are recorded");
     let only_auth =
         engine.audit_list(&a, &AuditQuery { action: Some("auth.".into()), ..Default::default() }).await.unwrap().items;
