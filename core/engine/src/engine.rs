@@ -39,9 +39,9 @@ impl Engine {
     /// the first start, creates the `admin` user with a random temporary password.
     pub async fn open(config: Config) -> CoreResult<(Engine, Option<FirstStart>)> {
         let store = Store::open(&config.database_url(), config.database.max_connections).await?;
-        let events = EventBus::new();
         let settings = SettingsCache::new();
         let tasks = TaskManager::new(&config);
+        let events = EventBus::new(&tasks.replica_id);
         let engine = Engine { inner: Arc::new(Inner { config, store, events, settings, tasks }) };
         engine.reload_settings().await?;
         engine.recover_tasks().await?;
@@ -49,10 +49,29 @@ impl Engine {
         Ok((engine, first))
     }
 
-    /// Runs the task workers and housekeeping until `shutdown` fires, then hands back running tasks.
+    /// Runs the task workers, housekeeping and (on PostgreSQL) the event relay between replicas
+    /// until `shutdown` fires, then hands back running tasks.
     pub fn start(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let relay = self.start_event_relay(shutdown.clone());
         let engine = self.clone();
-        tokio::spawn(async move { crate::tasks::run_workers(engine, shutdown).await })
+        tokio::spawn(async move {
+            crate::tasks::run_workers(engine, shutdown).await;
+            if let Some(r) = relay {
+                let _ = r.await;
+            }
+        })
+    }
+
+    /// On PostgreSQL, relays live events to and from the other replicas until `shutdown`.
+    pub fn start_event_relay(&self, shutdown: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+        if self.store().backend() != crate::store::Backend::Postgres {
+            return None;
+        }
+        let engine = self.clone();
+        Some(tokio::spawn(async move {
+            let url = engine.config().database_url();
+            engine.events().relay_postgres(&url, engine.store().pool().clone(), shutdown).await
+        }))
     }
 
     pub fn config(&self) -> &Config {
