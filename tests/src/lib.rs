@@ -17,8 +17,11 @@
 //! - [`postgres::fresh_postgres_db`] creates a database of its own on the PostgreSQL server named by
 //!   `WINTERMUTE_TEST_POSTGRES_URL` (with `psql`) and drops it again when the guard is dropped.
 //! - [`wait_for`] polls a condition with a deadline.
+//! - [`cli::Wmai`] runs the `wmai` CLI as a child process with a configuration directory of its
+//!   own and the token in a file, and captures its exit code, stdout and stderr ([`cli::CliOutput`]).
 
 pub mod binary;
+pub mod cli;
 pub mod core;
 pub mod postgres;
 
@@ -26,6 +29,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 pub use crate::binary::{bin_path, bin_path_in_profile};
+pub use crate::cli::{CliOutput, Wmai};
 pub use crate::core::{Core, CoreOptions, DataDir, ADMIN_PASSWORD};
 pub use crate::postgres::{fresh_postgres_db, postgres_url, PostgresDb, POSTGRES_ENV};
 

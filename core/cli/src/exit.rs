@@ -165,7 +165,7 @@ fn client_report(e: &ClientError) -> Report {
                 _ => None,
             };
             let message = match &api.field {
-                Some(field) if !api.message.contains(field.as_str()) => {
+                Some(field) if !api.message.starts_with(field.as_str()) => {
                     format!("{}: {} ({})", field, api.message, api.code)
                 }
                 _ => format!("{} ({})", api.message, api.code),
@@ -255,6 +255,19 @@ mod tests {
             anyhow::Error::new(ClientError::Api(ApiError::field(ErrorCode::InvalidField, "email", "not an address")));
         assert_eq!(report(&err).message, "email: not an address (invalid_field)");
         assert_eq!(report(&err).exit, Exit::Invalid);
+        // A value that happens to contain the field's name does not hide the field.
+        let err = anyhow::Error::new(ClientError::Api(ApiError::field(
+            ErrorCode::InvalidField,
+            "email",
+            "\"not-an-email\" is not a valid e-mail address",
+        )));
+        assert!(report(&err).message.starts_with("email: "), "{}", report(&err).message);
+        let err = anyhow::Error::new(ClientError::Api(ApiError::field(
+            ErrorCode::InvalidField,
+            "login",
+            "login must not be empty",
+        )));
+        assert_eq!(report(&err).message, "login must not be empty (invalid_field)");
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl Engine {
         if !caller.has(Permission::ViewLogs) {
             return Err(CoreError::forbidden("reading the audit log needs the \"view logs\" permission"));
         }
-        let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 500));
+        let limit = crate::validate::limit(q.limit)?;
         let (action_eq, action_prefix) = match &q.action {
             Some(a) if a.ends_with('.') => (None, Some(format!("{a}%"))),
             Some(a) => (Some(a.clone()), None),

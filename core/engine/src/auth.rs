@@ -186,14 +186,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Changes the caller's own password. Other sessions of the user are revoked.
+    /// Changes the caller's own password. Other login sessions of the user are revoked; personal
+    /// API tokens stay valid (automation keeps running), unless an administrator resets the
+    /// password or disables the account, which revokes everything. Wrong current passwords count
+    /// as failed logins, so a stolen session cannot be used to guess the password.
     pub async fn change_own_password(&self, caller: &Caller, current: &str, new: &str) -> CoreResult<()> {
+        let address_key = caller.address.clone().unwrap_or_else(|| "unknown".into());
+        self.check_throttle(&caller.login, &address_key).await?;
         let stored: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
             .bind(caller.user_id)
             .fetch_one(self.store().pool())
             .await?
             .text("password_hash")?;
         if !crate::password::verify(current, &stored).await? {
+            sqlx::query("INSERT INTO login_failures (login, address, at) VALUES ($1, $2, $3)")
+                .bind(&caller.login)
+                .bind(&address_key)
+                .bind(now_ms())
+                .execute(self.store().pool())
+                .await?;
             self.audit(
                 &caller.actor(),
                 AuditRecord::new("auth.password_change", AuditOutcome::Failure)

@@ -61,6 +61,15 @@ pub fn time_zone(field: &str, v: &str) -> CoreResult<()> {
     })
 }
 
+/// A page size: 1 to 500, default 100.
+pub fn limit(v: Option<u32>) -> CoreResult<i64> {
+    match v {
+        None => Ok(100),
+        Some(n @ 1..=500) => Ok(i64::from(n)),
+        Some(n) => Err(CoreError::invalid("limit", format!("limit must be 1 to 500 (got {n})"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

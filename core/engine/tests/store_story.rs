@@ -75,6 +75,7 @@ async fn story(backend: Backend) {
     let alice =
         engine.users_create(&admin, &NewUser { email: "alice@example.com".into(), ..new("alice") }).await.unwrap();
     let bob = engine.users_create(&admin, &new("bob")).await.unwrap();
+    engine.users_create(&admin, &new("carl")).await.unwrap();
     assert!(alice.must_change_password, "a password set by an administrator is temporary");
     assert_eq!(alice.time_zone, "Europe/Berlin", "new users get WMAIS_DEFAULT_TIMEZONE");
     assert_eq!(code(engine.users_create(&admin, &new("alice")).await.unwrap_err()), ErrorCode::Conflict);
@@ -82,7 +83,7 @@ async fn story(backend: Backend) {
         code(engine.users_create(&admin, &NewUser { email: "nope".into(), ..new("carol") }).await.unwrap_err()),
         ErrorCode::InvalidField
     );
-    assert_eq!(engine.users_list(&admin).await.unwrap().len(), 3);
+    assert_eq!(engine.users_list(&admin).await.unwrap().len(), 4);
 
     let a = login(&engine, "alice", "Temp-Pass-1234").await;
     engine.change_own_password(&a, "Temp-Pass-1234", "Wonder-Land-5678").await.unwrap();
@@ -347,6 +348,19 @@ async fn story(backend: Backend) {
         "audit rows cannot change"
     );
     assert!(sqlx::query("DELETE FROM audit_log").execute(engine.store().pool()).await.is_err(), "audit rows cannot go");
+
+    // --- guessing a password through the password change is throttled like logins ---
+    let c = login(&engine, "carl", "Temp-Pass-1234").await;
+    for _ in 0..5 {
+        let e = engine.change_own_password(&c, "guess-guess", "Another-Pass-99").await.unwrap_err();
+        assert_eq!(code(e), ErrorCode::InvalidField);
+    }
+    let e = engine.change_own_password(&c, "Temp-Pass-1234", "Another-Pass-99").await.unwrap_err();
+    assert_eq!(code(e), ErrorCode::TooManyAttempts);
+    assert_eq!(
+        code(engine.tasks_list(&a, &TaskQuery { limit: Some(0), ..Default::default() }).await.unwrap_err()),
+        ErrorCode::InvalidField
+    );
 
     // --- deleting users ---
     assert_eq!(

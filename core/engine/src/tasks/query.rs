@@ -121,7 +121,7 @@ impl Engine {
             None => None,
         };
         let only_own = q.mine.unwrap_or(false) || !caller.has(Permission::ControlTasks);
-        let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 500));
+        let limit = crate::validate::limit(q.limit)?;
         let rows = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks t JOIN users u ON u.id = t.owner_id \
              WHERE ($1 IS NULL OR t.state = $1) AND ($2 = 0 OR t.owner_id = $3) AND ($4 IS NULL OR t.id < $4) \
