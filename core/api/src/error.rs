@@ -40,6 +40,12 @@ pub enum ErrorCode {
     NotCancellable,
     /// A dependency of the core (database, key store) is unavailable.
     ServiceUnavailable,
+    /// A sealed secret failed its integrity check: it was modified or its key is missing.
+    IntegrityError,
+    /// An instance offered a different SSH host key than the one pinned at first contact.
+    HostKeyChanged,
+    /// The passphrase does not open this backup (or key).
+    WrongPassphrase,
     /// An unexpected failure inside the core; the message says where to look.
     Internal,
 }
@@ -52,13 +58,17 @@ impl ErrorCode {
             ErrorCode::AccountDisabled | ErrorCode::PasswordChangeRequired | ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::Conflict | ErrorCode::NotCancellable => 409,
+            ErrorCode::Conflict | ErrorCode::NotCancellable | ErrorCode::HostKeyChanged => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::InvalidJson | ErrorCode::InvalidBody | ErrorCode::InvalidField | ErrorCode::WeakPassword => 422,
+            ErrorCode::InvalidJson
+            | ErrorCode::InvalidBody
+            | ErrorCode::InvalidField
+            | ErrorCode::WeakPassword
+            | ErrorCode::WrongPassphrase => 422,
             ErrorCode::TooManyAttempts => 429,
             ErrorCode::ServiceUnavailable => 503,
-            ErrorCode::Internal => 500,
+            ErrorCode::Internal | ErrorCode::IntegrityError => 500,
         }
     }
 
@@ -82,6 +92,9 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NotCancellable => "not_cancellable",
             ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::IntegrityError => "integrity_error",
+            ErrorCode::HostKeyChanged => "host_key_changed",
+            ErrorCode::WrongPassphrase => "wrong_passphrase",
             ErrorCode::Internal => "internal",
         }
     }

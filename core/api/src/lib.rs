@@ -8,6 +8,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod keys;
 pub mod rights;
 pub mod settings;
 pub mod tasks;

@@ -84,8 +84,11 @@ pub fn for_api_code(code: ErrorCode) -> Exit {
         | ErrorCode::InvalidJson
         | ErrorCode::WeakPassword
         | ErrorCode::Conflict
-        | ErrorCode::NotCancellable => Exit::Invalid,
-        ErrorCode::TooManyAttempts
+        | ErrorCode::NotCancellable
+        | ErrorCode::WrongPassphrase
+        | ErrorCode::HostKeyChanged => Exit::Invalid,
+        ErrorCode::IntegrityError
+        | ErrorCode::TooManyAttempts
         | ErrorCode::PayloadTooLarge
         | ErrorCode::UnsupportedMediaType
         | ErrorCode::MethodNotAllowed

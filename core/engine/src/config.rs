@@ -21,6 +21,9 @@ pub struct Config {
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
     pub tasks: TasksConfig,
+    /// Where the master key is kept: `kind = "file"` (default, `<data-dir>/master.key`),
+    /// `"keyring"`, `"env"` or `"systemd"`.
+    pub keys: wintermute_custody::KeyStoreConfig,
     pub debug: DebugConfig,
 }
 
@@ -33,6 +36,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Largest backup archive `POST /api/v1/admin/restore` accepts, in bytes.
+    pub restore_limit_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -64,6 +69,9 @@ pub struct TasksConfig {
 pub struct DebugConfig {
     /// Enables `POST /api/v1/debug/tasks` (step-counting tasks, for tests of the task machinery).
     pub test_tasks: bool,
+    /// Test hook: abort the process after re-wrapping this many data keys during a master key
+    /// rotation, to show that a crash in the middle loses nothing.
+    pub crash_after_rewraps: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +80,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8750)),
             public_url: None,
             body_limit_bytes: 1024 * 1024,
+            restore_limit_bytes: 64 * 1024 * 1024 * 1024,
         }
     }
 }

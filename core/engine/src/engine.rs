@@ -8,7 +8,7 @@ use wintermute_api::audit::AuditOutcome;
 use crate::audit::AuditRecord;
 use crate::caller::Actor;
 use crate::config::Config;
-use crate::error::CoreResult;
+use crate::error::{CoreError, CoreResult};
 use crate::events::EventBus;
 use crate::settings::SettingsCache;
 use crate::store::Store;
@@ -27,6 +27,7 @@ pub struct Engine {
 }
 
 pub(crate) struct Inner {
+    pub custody: crate::custody::Custody,
     pub config: Config,
     pub store: Store,
     pub events: EventBus,
@@ -38,14 +39,24 @@ impl Engine {
     /// Opens the database (running migrations), recovers tasks a previous run left behind and, on
     /// the first start, creates the `admin` user with a random temporary password.
     pub async fn open(config: Config) -> CoreResult<(Engine, Option<FirstStart>)> {
+        std::fs::create_dir_all(&config.storage.data_dir).map_err(|e| {
+            CoreError::Unavailable(format!(
+                "cannot create the data directory {}: {e}",
+                config.storage.data_dir.display()
+            ))
+        })?;
+        // The master key first: a key store that is unsafe or unreachable stops the core here.
+        let custody = crate::custody::Custody::open(&config)?;
         let store = Store::open(&config.database_url(), config.database.max_connections).await?;
         let settings = SettingsCache::new();
         let tasks = TaskManager::new(&config);
         let events = EventBus::new(&tasks.replica_id);
-        let engine = Engine { inner: Arc::new(Inner { config, store, events, settings, tasks }) };
+        let engine = Engine { inner: Arc::new(Inner { custody, config, store, events, settings, tasks }) };
+        engine.check_master_key_matches().await?;
         engine.reload_settings().await?;
         engine.recover_tasks().await?;
         let first = engine.bootstrap_admin().await?;
+        engine.resume_interrupted_rotation().await?;
         Ok((engine, first))
     }
 

@@ -54,6 +54,13 @@ pub enum CoreError {
     Unavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Custody(#[from] wintermute_custody::CustodyError),
+    #[error(
+        "instance {instance_id} offered SSH host key {offered}, but {expected} was pinned at first contact; \
+         refusing to connect until an administrator accepts the change (POST /api/v1/instances/{instance_id}/host-key/accept)"
+    )]
+    HostKeyChanged { instance_id: i64, expected: String, offered: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -90,6 +97,8 @@ impl CoreError {
             CoreError::Store(e) if e.is_unique_violation() => ErrorCode::Conflict,
             CoreError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)) => ErrorCode::ServiceUnavailable,
             CoreError::Store(_) | CoreError::Internal(_) => ErrorCode::Internal,
+            CoreError::HostKeyChanged { .. } => ErrorCode::HostKeyChanged,
+            CoreError::Custody(c) => custody_code(c),
         }
     }
 
@@ -103,6 +112,10 @@ impl CoreError {
             (CoreError::Store(_), ErrorCode::ServiceUnavailable) => {
                 ApiError::new(code, "the database is busy; try again shortly")
             }
+            (CoreError::Custody(_), ErrorCode::IntegrityError) => ApiError::new(
+                code,
+                "a stored secret failed its integrity check (modified, or sealed by a key this core does not hold); see the core's log",
+            ),
             (CoreError::Store(_) | CoreError::Internal(_), _) => {
                 ApiError::new(code, "internal error in the core; the core's log has the details")
             }
@@ -118,6 +131,21 @@ impl CoreError {
             e.retry_after = Some(*retry_after);
         }
         e
+    }
+}
+
+fn custody_code(e: &wintermute_custody::CustodyError) -> ErrorCode {
+    use wintermute_custody::CustodyError as C;
+    match e {
+        C::Tampered { .. } | C::UnknownKey { .. } | C::BadFormat(_) => ErrorCode::IntegrityError,
+        C::WrongPassphrase => ErrorCode::WrongPassphrase,
+        C::KeyStoreUnavailable { .. }
+        | C::NoMasterKey { .. }
+        | C::KeyFileTooOpen { .. }
+        | C::KeyFileWrongOwner { .. } => ErrorCode::ServiceUnavailable,
+        C::KeyStoreReadOnly { .. } | C::KeyAlreadyExists { .. } => ErrorCode::Conflict,
+        C::InvalidInput(_) => ErrorCode::InvalidField,
+        _ => ErrorCode::Internal,
     }
 }
 

@@ -23,7 +23,7 @@ use wintermute_api::ErrorCode;
 use wintermute_core::{Config, Engine, FirstStart};
 
 use crate::error::HttpError;
-use crate::routes::{auth, events, rights, system, tasks, users};
+use crate::routes::{auth, events, keys, rights, system, tasks, users};
 use crate::state::AppState;
 
 /// The API routes and the OpenAPI document describing exactly them.
@@ -57,6 +57,17 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(system::settings))
         .routes(routes!(system::setting, system::set_setting))
         .routes(routes!(system::dashboard))
+        .routes(routes!(keys::ssh_key))
+        .routes(routes!(keys::ssh_export))
+        .routes(routes!(keys::ssh_rotate))
+        .routes(routes!(keys::host_key))
+        .routes(routes!(keys::accept_host_key))
+        .routes(routes!(keys::key_status))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(keys::backup))
+        // Reads its body as a stream with its own limit (server.restore_limit_bytes); the
+        // default body limit applies to extractors only.
+        .routes(routes!(keys::restore))
         .split_for_parts()
 }
 
@@ -69,6 +80,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn app(engine: Engine) -> Router {
     let body_limit = engine.config().server.body_limit_bytes;
     let (api_router, doc) = api();
+
     let doc_json = doc.to_pretty_json().unwrap_or_default();
     api_router
         .route(

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         (name = "rights", description = "Rights of groups on objects"),
         (name = "tasks", description = "Long-running actions and their live events"),
         (name = "system", description = "Health, audit log, settings, dashboard"),
+        (name = "keys", description = "SSH keys, host keys, the master key, backup and restore"),
     )
 )]
 pub struct ApiDoc;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod events;
+pub mod keys;
 pub mod rights;
 pub mod system;
 pub mod tasks;
