@@ -250,6 +250,11 @@ async fn story(backend: Backend) {
         ErrorCode::InvalidField
     );
 
+    // The daily history pruning queued itself when the workers started.
+    let all = engine.tasks_list(&admin, &TaskQuery::default()).await.unwrap().items;
+    let prune = all.iter().find(|t| t.kind == "maintenance.prune_history").expect("daily pruning was queued");
+    assert_eq!(wait_finished(&engine, &admin, prune.id).await.state, TaskState::Succeeded);
+
     // --- settings ---
     let s = engine.settings_get(&b, "WMAIS_CONNECTION_ATTEMPTS").unwrap();
     assert_eq!(s.value, json!(50));

@@ -24,7 +24,8 @@ pub fn register_builtin(mgr: &TaskManager, config: &Config) {
 }
 
 /// Deletes finished tasks (and their logs) older than WMAIS_DASHBOARD_HISTORY_DAYS, and old
-/// failed-login records. The audit log is never pruned.
+/// failed-login records. The audit log is never pruned. Runs by itself once a day (see
+/// `Engine::schedule_daily`) and on demand through `POST /api/v1/admin/maintenance`.
 struct PruneHistory;
 
 #[async_trait::async_trait]

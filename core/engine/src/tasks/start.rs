@@ -48,6 +48,38 @@ impl Engine {
         Ok(task)
     }
 
+    /// Queues the daily history pruning when none was queued in the last 24 hours. Owned by the
+    /// first administrator; on a shared core only one replica gets to queue it per day.
+    pub(crate) async fn schedule_daily(&self) -> CoreResult<()> {
+        let since = crate::time::now_ms() - 86_400_000;
+        let recent = sqlx::query("SELECT id FROM tasks WHERE kind = $1 AND created_at > $2 LIMIT 1")
+            .bind(PRUNE_HISTORY)
+            .bind(since)
+            .fetch_optional(self.store().pool())
+            .await?;
+        if recent.is_some() {
+            return Ok(());
+        }
+        let admin: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM users WHERE is_admin = 1 AND enabled = 1 ORDER BY id LIMIT 1")
+                .fetch_optional(self.store().pool())
+                .await?;
+        if let Some((owner,)) = admin {
+            self.task_submit(
+                owner,
+                NewTask {
+                    kind: PRUNE_HISTORY.into(),
+                    title: "Prune task history (daily)".into(),
+                    target_kind: None,
+                    target_id: None,
+                    params: json!({}),
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Starts a step-counting task for the caller, when the core runs with `debug.test_tasks`.
     pub async fn start_debug_task(&self, caller: &Caller, req: &DebugTaskRequest) -> CoreResult<Task> {
         if !self.config().debug.test_tasks {

@@ -211,6 +211,7 @@ pub(crate) async fn run_workers(engine: Engine, shutdown: CancellationToken) {
     let slots = Arc::new(Semaphore::new(mgr.workers));
     let mut running = tokio::task::JoinSet::new();
     let mut beat = tokio::time::interval(Duration::from_millis((mgr.lease_ms / 3).max(1000) as u64));
+    let mut daily = tokio::time::interval(Duration::from_secs(3600));
     loop {
         // Take as many queued tasks as there are free slots.
         while let Ok(permit) = slots.clone().try_acquire_owned() {
@@ -241,6 +242,11 @@ pub(crate) async fn run_workers(engine: Engine, shutdown: CancellationToken) {
                 }
                 if let Err(e) = engine.reload_settings().await {
                     tracing::warn!("settings reload failed: {e}");
+                }
+            }
+            _ = daily.tick() => {
+                if let Err(e) = engine.schedule_daily().await {
+                    tracing::warn!("could not schedule the daily maintenance: {e}");
                 }
             }
             Some(_) = running.join_next(), if !running.is_empty() => {}
