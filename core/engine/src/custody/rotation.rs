@@ -81,15 +81,8 @@ impl Engine {
                 self.custody().store_name()
             )));
         }
-        let busy = sqlx::query("SELECT id FROM tasks WHERE kind = $1 AND state IN ('queued', 'running')")
-            .bind(ROTATE_MASTER)
-            .fetch_optional(self.store().pool())
-            .await?;
-        if let Some(r) = busy {
-            return Err(CoreError::Conflict(format!(
-                "a master key rotation is already under way (task {})",
-                r.int("id")?
-            )));
+        if let Some(id) = self.pending_task_of_kind(ROTATE_MASTER).await? {
+            return Err(CoreError::Conflict(format!("a master key rotation is already under way (task {id})")));
         }
         let task = self
             .task_submit(
@@ -117,27 +110,8 @@ impl Engine {
         if self.custody().set()?.previous.is_empty() || !self.custody().store_writable() {
             return Ok(());
         }
-        let busy = sqlx::query("SELECT id FROM tasks WHERE kind = $1 AND state IN ('queued', 'running')")
-            .bind(ROTATE_MASTER)
-            .fetch_optional(self.store().pool())
-            .await?;
-        if busy.is_none() {
-            let admin: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE is_admin = 1 ORDER BY id LIMIT 1")
-                .fetch_optional(self.store().pool())
-                .await?;
-            if let Some((owner,)) = admin {
-                self.task_submit(
-                    owner,
-                    NewTask {
-                        kind: ROTATE_MASTER.into(),
-                        title: "Finish an interrupted master key rotation".into(),
-                        target_kind: None,
-                        target_id: None,
-                        params: json!({}),
-                    },
-                )
-                .await?;
-            }
+        if self.pending_task_of_kind(ROTATE_MASTER).await?.is_none() {
+            self.submit_system_task(ROTATE_MASTER, "Finish an interrupted master key rotation").await?;
         }
         Ok(())
     }

@@ -48,8 +48,38 @@ impl Engine {
         Ok(task)
     }
 
-    /// Queues the daily history pruning when none was queued in the last 24 hours. Owned by the
-    /// first administrator; on a shared core only one replica gets to queue it per day.
+    /// The id of a queued or running task of this kind, if there is one.
+    pub(crate) async fn pending_task_of_kind(&self, kind: &str) -> CoreResult<Option<i64>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM tasks WHERE kind = $1 AND state IN ('queued', 'running') LIMIT 1")
+                .bind(kind)
+                .fetch_optional(self.store().pool())
+                .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Queues a task of the core itself, owned by the first enabled administrator (tasks need an
+    /// owner who can see and cancel them). Nothing happens on a core without administrators.
+    pub(crate) async fn submit_system_task(&self, kind: &str, title: &str) -> CoreResult<()> {
+        let admin: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM users WHERE is_admin = 1 AND enabled = 1 ORDER BY id LIMIT 1")
+                .fetch_optional(self.store().pool())
+                .await?;
+        if let Some((owner,)) = admin {
+            let task = NewTask {
+                kind: kind.into(),
+                title: title.into(),
+                target_kind: None,
+                target_id: None,
+                params: json!({}),
+            };
+            self.task_submit(owner, task).await?;
+        }
+        Ok(())
+    }
+
+    /// Queues the daily history pruning when none was queued in the last 24 hours. On a shared
+    /// core only one replica gets to queue it per day.
     pub(crate) async fn schedule_daily(&self) -> CoreResult<()> {
         let since = crate::time::now_ms() - 86_400_000;
         let recent = sqlx::query("SELECT id FROM tasks WHERE kind = $1 AND created_at > $2 LIMIT 1")
@@ -57,25 +87,8 @@ impl Engine {
             .bind(since)
             .fetch_optional(self.store().pool())
             .await?;
-        if recent.is_some() {
-            return Ok(());
-        }
-        let admin: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM users WHERE is_admin = 1 AND enabled = 1 ORDER BY id LIMIT 1")
-                .fetch_optional(self.store().pool())
-                .await?;
-        if let Some((owner,)) = admin {
-            self.task_submit(
-                owner,
-                NewTask {
-                    kind: PRUNE_HISTORY.into(),
-                    title: "Prune task history (daily)".into(),
-                    target_kind: None,
-                    target_id: None,
-                    params: json!({}),
-                },
-            )
-            .await?;
+        if recent.is_none() {
+            self.submit_system_task(PRUNE_HISTORY, "Prune task history (daily)").await?;
         }
         Ok(())
     }
