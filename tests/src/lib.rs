@@ -19,10 +19,13 @@
 //! - [`wait_for`] polls a condition with a deadline.
 //! - [`cli::Wmai`] runs the `wmai` CLI as a child process with a configuration directory of its
 //!   own and the token in a file, and captures its exit code, stdout and stderr ([`cli::CliOutput`]).
+//! - [`custody`] calls the key custody routes the typed client lacks (SSH key export, master key
+//!   status and rotation, backup, restore) and reads a data dir's `master.key`.
 
 pub mod binary;
 pub mod cli;
 pub mod core;
+pub mod custody;
 pub mod postgres;
 
 use std::future::Future;
