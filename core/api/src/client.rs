@@ -7,6 +7,10 @@ use crate::audit::AuditEntry;
 use crate::auth::{ApiToken, ChangePasswordRequest, CreatedApiToken, LoginRequest, LoginResponse, NewApiToken};
 use crate::dashboard::Dashboard;
 use crate::error::{ApiError, ErrorCode};
+use crate::keys::{
+    BackupRequest, HostKey, KeyStatus, RestoreSummary, SshKeyExportRequest, SshPrivateKey, SshPublicKey,
+    BACKUP_PASSPHRASE_HEADER,
+};
 use crate::rights::{ObjectKind, ObjectSecurity, ObjectSummary, RightChange, RightSet};
 use crate::settings::{Setting, SettingUpdate};
 use crate::tasks::{DebugTaskRequest, MaintenanceRequest, Task, TaskLogLine};
@@ -113,6 +117,43 @@ impl Client {
             .map_err(|e| ClientError::BadUrl(path.to_owned(), e.to_string()))
     }
 
+    /// A request to an API path, with the token when there is one.
+    fn request(&self, method: Method, url: &url::Url) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, url.clone());
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// Sends `req`; a successful answer is returned unread, an error answer becomes the error.
+    async fn execute(&self, url: &url::Url, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let resp = req.send().await.map_err(|source| ClientError::Transport { url: url.to_string(), source })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let bytes = resp.bytes().await.map_err(|source| ClientError::Transport { url: url.to_string(), source })?;
+        match serde_json::from_slice::<ApiError>(&bytes) {
+            Ok(e) => Err(ClientError::Api(e)),
+            Err(_) => Err(ClientError::Unexpected {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            }),
+        }
+    }
+
+    /// Reads a successful answer as the API's JSON.
+    async fn decode<T: DeserializeOwned>(url: &url::Url, resp: reqwest::Response) -> Result<T, ClientError> {
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|source| ClientError::Transport { url: url.to_string(), source })?;
+        let bytes = if status == StatusCode::NO_CONTENT || bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Unexpected {
+            status: status.as_u16(),
+            body: format!("{e}: {}", String::from_utf8_lossy(bytes).chars().take(300).collect::<String>()),
+        })
+    }
+
     async fn call<B: Serialize + ?Sized, Q: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -121,33 +162,15 @@ impl Client {
         body: Option<&B>,
     ) -> Result<T, ClientError> {
         let url = self.url(path)?;
-        let mut req = self.http.request(method, url.clone());
+        let mut req = self.request(method, &url);
         if let Some(q) = query {
             req = req.query(q);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.map_err(|source| ClientError::Transport { url: url.to_string(), source })?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|source| ClientError::Transport { url: url.to_string(), source })?;
-        if status.is_success() {
-            let bytes = if status == StatusCode::NO_CONTENT || bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
-            return serde_json::from_slice(bytes).map_err(|e| ClientError::Unexpected {
-                status: status.as_u16(),
-                body: format!("{e}: {}", String::from_utf8_lossy(bytes).chars().take(300).collect::<String>()),
-            });
-        }
-        match serde_json::from_slice::<ApiError>(&bytes) {
-            Ok(e) => Err(ClientError::Api(e)),
-            Err(_) => Err(ClientError::Unexpected {
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
-            }),
-        }
+        let resp = self.execute(&url, req).await?;
+        Self::decode(&url, resp).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -165,6 +188,11 @@ impl Client {
         body: &B,
     ) -> Result<T, ClientError> {
         self.call::<B, (), T>(method, path, None, Some(body)).await
+    }
+
+    /// A call without a body that answers JSON (e.g. `POST .../rotate`).
+    async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call::<(), (), T>(Method::POST, path, None, None).await
     }
 
     async fn empty(&self, method: Method, path: &str) -> Result<(), ClientError> {
@@ -338,5 +366,106 @@ impl Client {
 
     pub async fn dashboard(&self) -> Result<Dashboard, ClientError> {
         self.get("dashboard").await
+    }
+
+    // --- key custody: SSH keys, host keys, the master key, backup and restore ---
+
+    /// A user's public SSH key (made by the core on first use).
+    pub async fn ssh_key(&self, user_id: i64) -> Result<SshPublicKey, ClientError> {
+        self.get(&format!("users/{user_id}/ssh-key")).await
+    }
+
+    /// A user's private SSH key, in OpenSSH format, encrypted when `req` has a passphrase. Audited.
+    pub async fn export_ssh_key(&self, user_id: i64, req: &SshKeyExportRequest) -> Result<SshPrivateKey, ClientError> {
+        self.send(Method::POST, &format!("users/{user_id}/ssh-key/export"), req).await
+    }
+
+    /// Replaces a user's SSH key pair (administrators).
+    pub async fn rotate_ssh_key(&self, user_id: i64) -> Result<SshPublicKey, ClientError> {
+        self.post_empty(&format!("users/{user_id}/ssh-key/rotate")).await
+    }
+
+    /// The host key pinned for an instance, and a different one it offered since.
+    pub async fn host_key(&self, instance_id: i64) -> Result<HostKey, ClientError> {
+        self.get(&format!("instances/{instance_id}/host-key")).await
+    }
+
+    /// Accepts the different host key an instance offered (administrators).
+    pub async fn accept_host_key(&self, instance_id: i64) -> Result<HostKey, ClientError> {
+        self.post_empty(&format!("instances/{instance_id}/host-key/accept")).await
+    }
+
+    /// The master key's state (administrators).
+    pub async fn key_status(&self) -> Result<KeyStatus, ClientError> {
+        self.get("admin/keys").await
+    }
+
+    /// Starts an online rotation of the master key; the answer is its task (administrators).
+    pub async fn rotate_master_key(&self) -> Result<Task, ClientError> {
+        self.post_empty("admin/keys/rotate").await
+    }
+
+    /// An encrypted backup of the whole core, in memory (administrators). See
+    /// [`backup_response`](Client::backup_response) to stream a large one to a file.
+    pub async fn backup(&self, req: &BackupRequest) -> Result<Vec<u8>, ClientError> {
+        let url = self.url("admin/backup")?;
+        let resp = self.execute(&url, self.request(Method::POST, &url).json(req)).await?;
+        let bytes = resp.bytes().await.map_err(|source| ClientError::Transport { url: url.to_string(), source })?;
+        Ok(bytes.to_vec())
+    }
+
+    /// The successful, still unread answer of `POST /admin/backup`: read it piece by piece with
+    /// `chunk()`. Not on wasm, where reqwest has no streaming body without extra features.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub async fn backup_response(&self, req: &BackupRequest) -> Result<reqwest::Response, ClientError> {
+        let url = self.url("admin/backup")?;
+        self.execute(&url, self.request(Method::POST, &url).json(req)).await
+    }
+
+    /// Restores a backup (the archive's bytes) into this core, which must be fresh (administrators).
+    /// The caller's session does not survive it: the restored database has its own sessions.
+    ///
+    /// The passphrase travels in a header, so it must be visible ASCII (spaces inside allowed); any
+    /// other passphrase fails here with `invalid_field` on `passphrase`, before anything is sent.
+    pub async fn restore(&self, archive: Vec<u8>, passphrase: &str) -> Result<RestoreSummary, ClientError> {
+        let url = self.url("admin/restore")?;
+        let mut value = reqwest::header::HeaderValue::from_str(passphrase)
+            .ok()
+            .filter(|_| header_safe(passphrase))
+            .ok_or_else(|| {
+                ClientError::Api(ApiError::field(
+                    ErrorCode::InvalidField,
+                    "passphrase",
+                    "the passphrase cannot be sent in an HTTP header: only visible ASCII characters and inner spaces",
+                ))
+            })?;
+        value.set_sensitive(true);
+        let req = self
+            .request(Method::POST, &url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(BACKUP_PASSPHRASE_HEADER, value)
+            .body(archive);
+        let resp = self.execute(&url, req).await?;
+        Self::decode(&url, resp).await
+    }
+}
+
+/// Whether `s` survives an HTTP header unchanged: visible ASCII, spaces only inside (servers strip
+/// the whitespace around a header value).
+pub fn header_safe(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) && !s.starts_with(' ') && !s.ends_with(' ')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_safe_passphrases() {
+        assert!(header_safe("correct horse battery staple"));
+        assert!(header_safe("Pa$$w0rd-!{}~"));
+        for bad in ["", " leading", "trailing ", "tab\there", "new\nline", "Passwört-lang-genug"] {
+            assert!(!header_safe(bad), "{bad:?}");
+        }
     }
 }

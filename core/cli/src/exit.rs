@@ -8,7 +8,7 @@
 //! | 3    | not logged in: no token, or the token is invalid or expired (API code `unauthorized`); also a wrong login or password at `wmai login` (`invalid_credentials`) |
 //! | 4    | forbidden (`forbidden`, `account_disabled`) or `password_change_required` (run `wmai passwd`) |
 //! | 5    | not found (`not_found`, or a login, group name or id that does not exist) |
-//! | 6    | invalid input (`invalid_field`, `invalid_body`, `invalid_json`, `weak_password`, `conflict`, `not_cancellable`, new passwords that do not match) |
+//! | 6    | invalid input (`invalid_field`, `invalid_body`, `invalid_json`, `weak_password`, `conflict`, `not_cancellable`, `wrong_passphrase`, `host_key_changed`, new passwords that do not match, an output file that exists) |
 //! | 7    | the core cannot be reached |
 //! | 10   | the followed task failed |
 //! | 11   | the followed task was cancelled |
@@ -30,7 +30,8 @@ Exit codes:
    3  not logged in, or the token is invalid or expired (also a wrong password at login)
    4  forbidden, or the password must be changed first (wmai passwd)
    5  not found (API object, login, group name or id)
-   6  invalid input (invalid field/body/JSON, weak password, conflict)
+   6  invalid input (invalid field/body/JSON, weak password, conflict, wrong passphrase,
+      changed host key, an output file that exists without --force)
    7  the core cannot be reached
   10  the followed task failed
   11  the followed task was cancelled
@@ -216,6 +217,9 @@ mod tests {
             (ErrorCode::WeakPassword, 6),
             (ErrorCode::Conflict, 6),
             (ErrorCode::NotCancellable, 6),
+            (ErrorCode::WrongPassphrase, 6),
+            (ErrorCode::HostKeyChanged, 6),
+            (ErrorCode::IntegrityError, 1),
             (ErrorCode::Internal, 1),
             (ErrorCode::ServiceUnavailable, 1),
             (ErrorCode::TooManyAttempts, 1),

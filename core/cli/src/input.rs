@@ -49,6 +49,26 @@ pub fn password(from_stdin: bool, prompt: &str, what: &str, stdin_flag: &str) ->
     Ok(pw)
 }
 
+/// Whether a person can be asked on this terminal (stdin is one).
+pub fn interactive() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+/// The error for a secret that cannot be asked for: no terminal and no flag saying where it is.
+pub fn no_terminal(what: &str, flags: &str) -> anyhow::Error {
+    CliError::usage(format!("no terminal to ask for the {what} on: pass {flags}")).into()
+}
+
+/// Asks twice for a new secret on the terminal; fails when the answers differ.
+pub fn prompt_new_secret(prompt: &str, again: &str, what: &str, stdin_flag: &str) -> anyhow::Result<String> {
+    let first = prompt_password(prompt, stdin_flag)?;
+    let second = prompt_password(again, stdin_flag)?;
+    if first != second {
+        return Err(CliError::invalid(format!("the {what}s do not match")).into());
+    }
+    Ok(first)
+}
+
 const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
 const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
 const DIGITS: &[u8] = b"23456789";

@@ -5,6 +5,7 @@ mod output;
 mod commands;
 mod config;
 mod exit;
+mod files;
 mod follow;
 mod input;
 mod resolve;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{admin, audit, auth, groups, rights, settings, tasks, tokens, users};
+use crate::commands::{admin, audit, auth, groups, keys, rights, settings, tasks, tokens, users};
 use crate::exit::{Exit, EXIT_CODES_HELP};
 use crate::session::App;
 
@@ -65,6 +66,11 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Personal API tokens for automation
     Tokens(tokens::TokensArgs),
+    /// SSH keys the core keeps for users: show, export, rotate
+    SshKey(keys::SshKeyArgs),
+    /// Host keys pinned for instances: show, accept a changed one
+    #[command(subcommand)]
+    HostKey(keys::HostKeyCmd),
     /// Administration of the core
     #[command(subcommand)]
     Admin(admin::AdminCmd),
@@ -84,6 +90,8 @@ async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Tasks(a) => tasks::run(app, a).await,
         Command::Audit(a) => audit::run(app, a).await,
         Command::Tokens(a) => tokens::run(app, a).await,
+        Command::SshKey(a) => keys::ssh_key(app, a).await,
+        Command::HostKey(c) => keys::host_key(app, c).await,
         Command::Admin(c) => admin::run(app, c).await,
     }
 }
@@ -167,6 +175,63 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn ssh_key_user_or_subcommand() {
+        let user_of = |args: &[&str]| match parse(args).unwrap().command {
+            Command::SshKey(keys::SshKeyArgs { user, cmd: None }) => user,
+            Command::SshKey(keys::SshKeyArgs { user: None, cmd: Some(keys::SshKeyCmd::Show { user }) }) => user,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(user_of(&["ssh-key"]), None);
+        assert_eq!(user_of(&["ssh-key", "bob"]).as_deref(), Some("bob"));
+        assert_eq!(user_of(&["ssh-key", "show"]), None);
+        assert_eq!(user_of(&["ssh-key", "show", "7", "--json"]).as_deref(), Some("7"));
+        match parse(&["ssh-key", "export", "bob", "-o", "key", "--no-passphrase", "--force"]).unwrap().command {
+            Command::SshKey(keys::SshKeyArgs { cmd: Some(keys::SshKeyCmd::Export(a)), .. }) => {
+                assert_eq!(a.user.as_deref(), Some("bob"));
+                assert_eq!(a.output.as_deref(), Some(std::path::Path::new("key")));
+                assert!(a.no_passphrase && a.force && !a.passphrase_stdin);
+            }
+            other => panic!("{other:?}"),
+        }
+        for args in [
+            &["ssh-key", "export", "--passphrase-stdin", "--no-passphrase"][..],
+            &["ssh-key", "export", "--force"],
+            &["ssh-key", "rotate"],
+            &["ssh-key", "bob", "alice"],
+            &["host-key", "show", "web1"],
+            &["host-key", "accept"],
+            &["admin", "backup"],
+            &["admin", "restore"],
+        ] {
+            assert_eq!(parse(args).unwrap_err().exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn admin_key_commands() {
+        assert!(matches!(parse(&["admin", "keys", "--json"]).unwrap().command, Command::Admin(admin::AdminCmd::Keys)));
+        assert!(matches!(
+            parse(&["admin", "rotate-master-key", "--follow"]).unwrap().command,
+            Command::Admin(admin::AdminCmd::RotateMasterKey { follow: true })
+        ));
+        match parse(&["admin", "backup", "core.backup", "--passphrase-stdin", "--force"]).unwrap().command {
+            Command::Admin(admin::AdminCmd::Backup(a)) => {
+                assert_eq!(a.file, std::path::PathBuf::from("core.backup"));
+                assert!(a.passphrase_stdin && a.force);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["admin", "restore", "core.backup"]).unwrap().command,
+            Command::Admin(admin::AdminCmd::Restore(commands::backup::RestoreArgs { passphrase_stdin: false, .. }))
+        ));
+        assert!(matches!(
+            parse(&["host-key", "accept", "12"]).unwrap().command,
+            Command::HostKey(keys::HostKeyCmd::Accept { instance: 12 })
+        ));
     }
 
     #[test]

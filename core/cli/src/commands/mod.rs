@@ -3,7 +3,9 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod groups;
+pub mod keys;
 pub mod rights;
 pub mod settings;
 pub mod tasks;
