@@ -116,7 +116,10 @@ pub async fn restore(client: &Client, archive: &[u8], passphrase: &str) -> anyho
         Method::POST,
         "admin/restore",
         Some(archive.to_vec().into()),
-        &[("content-type", "application/octet-stream"), (BACKUP_PASSPHRASE_HEADER, passphrase)],
+        &[
+            ("content-type", "application/octet-stream"),
+            (BACKUP_PASSPHRASE_HEADER, &wintermute_api::keys::encode_passphrase_header(passphrase)),
+        ],
     )
     .await
 }

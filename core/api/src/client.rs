@@ -423,22 +423,11 @@ impl Client {
     }
 
     /// Restores a backup (the archive's bytes) into this core, which must be fresh (administrators).
-    /// The caller's session does not survive it: the restored database has its own sessions.
-    ///
-    /// The passphrase travels in a header, so it must be visible ASCII (spaces inside allowed); any
-    /// other passphrase fails here with `invalid_field` on `passphrase`, before anything is sent.
+    /// The caller's session does not survive it: the restored database has its own accounts.
     pub async fn restore(&self, archive: Vec<u8>, passphrase: &str) -> Result<RestoreSummary, ClientError> {
         let url = self.url("admin/restore")?;
-        let mut value = reqwest::header::HeaderValue::from_str(passphrase)
-            .ok()
-            .filter(|_| header_safe(passphrase))
-            .ok_or_else(|| {
-                ClientError::Api(ApiError::field(
-                    ErrorCode::InvalidField,
-                    "passphrase",
-                    "the passphrase cannot be sent in an HTTP header: only visible ASCII characters and inner spaces",
-                ))
-            })?;
+        let mut value = reqwest::header::HeaderValue::from_str(&crate::keys::encode_passphrase_header(passphrase))
+            .map_err(|e| ClientError::BadUrl(url.to_string(), e.to_string()))?;
         value.set_sensitive(true);
         let req = self
             .request(Method::POST, &url)
@@ -447,25 +436,5 @@ impl Client {
             .body(archive);
         let resp = self.execute(&url, req).await?;
         Self::decode(&url, resp).await
-    }
-}
-
-/// Whether `s` survives an HTTP header unchanged: visible ASCII, spaces only inside (servers strip
-/// the whitespace around a header value).
-pub fn header_safe(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) && !s.starts_with(' ') && !s.ends_with(' ')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_safe_passphrases() {
-        assert!(header_safe("correct horse battery staple"));
-        assert!(header_safe("Pa$$w0rd-!{}~"));
-        for bad in ["", " leading", "trailing ", "tab\there", "new\nline", "Passwört-lang-genug"] {
-            assert!(!header_safe(bad), "{bad:?}");
-        }
     }
 }

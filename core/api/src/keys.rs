@@ -89,5 +89,34 @@ pub struct RestoreSummary {
     pub backup_created_at: DateTime<Utc>,
 }
 
-/// Header carrying the backup passphrase of `POST /api/v1/admin/restore` (the body is the archive).
+/// Header carrying the backup passphrase of `POST /api/v1/admin/restore` (the body is the archive),
+/// base64-encoded (standard alphabet, padded) so that any passphrase survives the trip.
 pub const BACKUP_PASSPHRASE_HEADER: &str = "x-wintermute-backup-passphrase";
+
+/// The value of [`BACKUP_PASSPHRASE_HEADER`] for a passphrase.
+pub fn encode_passphrase_header(passphrase: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(passphrase.as_bytes())
+}
+
+/// The passphrase in a [`BACKUP_PASSPHRASE_HEADER`] value; `None` when it is not base64 of UTF-8.
+pub fn decode_passphrase_header(value: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_passphrase_survives_the_header() {
+        for p in ["correct horse battery staple", " leading and trailing ", "Passwört-lang-genug", "tab\there"] {
+            let v = encode_passphrase_header(p);
+            assert!(v.bytes().all(|b| b.is_ascii_graphic()));
+            assert_eq!(decode_passphrase_header(&v).as_deref(), Some(p));
+        }
+        assert_eq!(decode_passphrase_header("not base64!"), None);
+    }
+}

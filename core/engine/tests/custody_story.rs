@@ -147,6 +147,7 @@ async fn story(backend: Backend) {
         .unwrap();
     let a = login(&engine, "alice", "Wonder-Land-5678").await;
     let private = engine.ssh_export(&a, alice.id, None).await.unwrap();
+    let alice_token = engine.login("alice", "Wonder-Land-5678", None).await.unwrap().token;
     assert!(private.private_key.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
     let protected = engine.ssh_export(&a, alice.id, Some("correct horse battery")).await.unwrap();
     assert!(protected.encrypted && protected.private_key != private.private_key);
@@ -363,11 +364,26 @@ async fn story(backend: Backend) {
     let admin2 = admin_of(&fresh, &temp2.unwrap()).await;
     let moved = dir2.path().join("copy.backup");
     std::fs::write(&moved, &archive_bytes).unwrap();
+    // Reading one's own key on the fresh core does not make it "used".
+    fresh.ssh_public_key(&admin2, admin2.user_id).await.unwrap();
+    let junk = dir2.path().join("junk.backup");
+    std::fs::write(&junk, b"WMBACKUP1\nthis is not really a backup at all, just some bytes").unwrap();
+    let e = fresh.restore_from_file(&admin2, "a long backup passphrase", &junk).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidField, "{e}");
+    std::fs::write(&junk, &archive_bytes[..archive_bytes.len() - 100]).unwrap();
+    let e = fresh.restore_from_file(&admin2, "a long backup passphrase", &junk).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidField, "a truncated backup: {e}");
+    assert!(e.to_string().contains("damaged"), "{e}");
     let wrong = fresh.restore_from_file(&admin2, "not the passphrase", &moved).await.unwrap_err();
     assert_eq!(wrong.code(), ErrorCode::WrongPassphrase, "{wrong}");
     let summary = fresh.restore_from_file(&admin2, "a long backup passphrase", &moved).await.unwrap();
     assert_eq!(summary.tables, BACKUP_TABLES.len() as i64);
     assert_eq!(summary.source_backend, backend.as_str());
+    assert_eq!(
+        fresh.authenticate(&alice_token, None).await.unwrap_err().code(),
+        ErrorCode::Unauthorized,
+        "restored login sessions are revoked"
+    );
     let a2 = login(&fresh, "alice", "Wonder-Land-5678").await;
     assert_eq!(
         fresh.ssh_export(&a2, alice.id, None).await.unwrap().private_key,

@@ -184,6 +184,13 @@ impl Engine {
         passphrase: &str,
         path: &Path,
     ) -> CoreResult<RestoreSummary> {
+        self.restore_inner(caller, passphrase, path).await.map_err(|e| match e {
+            CoreError::Custody(c) => not_a_backup(c),
+            other => other,
+        })
+    }
+
+    async fn restore_inner(&self, caller: &Caller, passphrase: &str, path: &Path) -> CoreResult<RestoreSummary> {
         if !caller.is_admin {
             return Err(CoreError::forbidden("only administrators restore backups"));
         }
@@ -195,7 +202,7 @@ impl Engine {
             let r = match BackupReader::new(file, &pass) {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(e.into()));
+                    let _ = tx.blocking_send(Err(not_a_backup(e)));
                     return;
                 }
             };
@@ -335,6 +342,12 @@ impl Engine {
                 }
             }
         }
+        // Login sessions of the backup end here: whoever held a token then logs in again. Personal
+        // API tokens stay valid, so automation keeps running after a recovery.
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE kind = 'session' AND revoked_at IS NULL")
+            .bind(crate::time::now_ms())
+            .execute(&mut *conn)
+            .await?;
         // Keys first: if saving them fails, the database change is rolled back with the transaction.
         self.custody().replace_set(keys, self.custody().store_writable())?;
         wtx.commit().await?;
@@ -353,7 +366,7 @@ impl Engine {
     pub async fn require_fresh(&self) -> CoreResult<()> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM users) - 1 + (SELECT COUNT(*) FROM objects) + (SELECT COUNT(*) FROM instances) \
-             + (SELECT COUNT(*) FROM volumes) + (SELECT COUNT(*) FROM user_ssh_keys) + (SELECT COUNT(*) FROM secrets)",
+             + (SELECT COUNT(*) FROM volumes) + (SELECT COUNT(*) FROM secrets)",
         )
         .fetch_one(self.store().pool())
         .await?;
@@ -366,8 +379,20 @@ impl Engine {
     }
 }
 
+/// Problems of the archive itself are the uploader's: a clear `invalid_field` on `backup`, not an
+/// integrity error of the core's own secrets. A wrong passphrase keeps its own code.
+fn not_a_backup(e: CustodyError) -> CoreError {
+    match e {
+        CustodyError::WrongPassphrase => e.into(),
+        CustodyError::BadFormat(_) | CustodyError::Tampered { .. } => {
+            CoreError::invalid("backup", format!("this is not a Wintermute backup, or it is damaged: {e}"))
+        }
+        other => other.into(),
+    }
+}
+
 async fn next_line(rx: &mut tokio::sync::mpsc::Receiver<CoreResult<Line>>) -> CoreResult<Line> {
-    rx.recv().await.unwrap_or_else(|| Err(CustodyError::BadFormat("the backup ends early".into()).into()))
+    rx.recv().await.unwrap_or_else(|| Err(not_a_backup(CustodyError::BadFormat("the backup ends early".into()))))
 }
 
 fn other_name(k: AnyTypeInfoKind) -> &'static str {

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
+use wintermute_api::keys::decode_passphrase_header;
 use wintermute_api::keys::{
     BackupRequest, HostKey, KeyStatus, RestoreSummary, SshKeyExportRequest, SshPrivateKey, SshPublicKey,
     BACKUP_PASSPHRASE_HEADER,
@@ -134,9 +135,10 @@ pub async fn backup(
 }
 
 /// Restore a backup into this core, which must be fresh (administrators). The body is the
-/// archive; the passphrase goes in the `X-Wintermute-Backup-Passphrase` header.
+/// archive; the passphrase goes base64-encoded in the `X-Wintermute-Backup-Passphrase` header.
+/// Login sessions of the backup are revoked (people log in again); API tokens stay valid.
 #[utoipa::path(post, path = "/api/v1/admin/restore", tag = "keys", security(("bearer" = [])),
-    params(("x-wintermute-backup-passphrase" = String, Header, description = "the backup's passphrase")),
+    params(("x-wintermute-backup-passphrase" = String, Header, description = "the backup's passphrase, base64-encoded")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = RestoreSummary), (status = 401, body = ApiError), (status = 403, body = ApiError),
               (status = 409, body = ApiError), (status = 422, body = ApiError)))]
@@ -150,12 +152,16 @@ pub async fn restore(
         return Err(wintermute_core::CoreError::forbidden("only administrators restore backups").into());
     }
     s.engine.require_fresh().await?;
-    let passphrase =
-        headers.get(BACKUP_PASSPHRASE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned).ok_or_else(|| {
+    let passphrase = headers
+        .get(BACKUP_PASSPHRASE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(decode_passphrase_header)
+        .map(zeroize::Zeroizing::new)
+        .ok_or_else(|| {
             HttpError(ApiError::field(
                 ErrorCode::InvalidField,
                 "passphrase",
-                format!("send the passphrase in the {BACKUP_PASSPHRASE_HEADER} header"),
+                format!("send the passphrase base64-encoded in the {BACKUP_PASSPHRASE_HEADER} header"),
             ))
         })?;
     let scratch = Scratch(scratch_file(&s, "restore"));
