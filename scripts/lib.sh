@@ -4,12 +4,15 @@
 #   say MESSAGE...          print a "==> MESSAGE" line
 #   die MESSAGE...          print an error and exit 1
 #   at_exit COMMAND...      run COMMAND when the script exits (last registered runs first)
-#   need_apt PKG...         install the Debian packages that are missing (apt-get update once per run)
+#   need_apt PKG...         install the Debian packages that are missing (apt-get update once per run);
+#                           installing starts no services (a policy-rc.d refuses them meanwhile)
 #   need_cargo              make sure cargo is there (enough to build and run)
 #   need_rust               need_cargo, plus the wasm32 target, clippy and rustfmt (each added only
 #                           if missing)
 #   start_test_postgres     start a throwaway PostgreSQL cluster on 127.0.0.1 and export
 #                           WINTERMUTE_TEST_POSTGRES_URL; it is stopped and deleted at exit
+#   need_moto               make sure the EC2 emulator (moto) is installed in a venv under
+#                           ~/.cache/wintermute and export WINTERMUTE_MOTO_SERVER (its moto_server)
 
 # Build output lives outside the clone, so fresh clones (CI) reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wintermute/target}"
@@ -78,6 +81,7 @@ need_apt() {
 		_wm_apt_updated=1
 	fi
 	say "installing ${missing[*]}"
+	_wm_block_services "${sudo[@]}"
 	local log
 	log="$(mktemp)"
 	if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
@@ -86,6 +90,38 @@ need_apt() {
 		die "apt-get install ${missing[*]} failed"
 	fi
 	rm -f "$log"
+	_wm_unblock_services
+}
+
+# The tests run their own servers (sshd, PostgreSQL) on loopback, so installing a package must not
+# start its system service (Debian's postinst scripts would, e.g. sshd on port 22). invoke-rc.d asks
+# /usr/sbin/policy-rc.d first; exit status 101 means "action forbidden". An existing policy-rc.d
+# (Docker images ship one) is left alone; ours is removed after the install, or at exit if it fails.
+_wm_policy_rc_d=/usr/sbin/policy-rc.d
+_wm_policy_rc_d_ours=0     # 1 while the policy-rc.d there is the one written below
+_wm_policy_rc_d_sudo=()    # how it was written (sudo or nothing), to remove it the same way
+_wm_policy_rc_d_at_exit=0
+
+# _wm_block_services [SUDO]: install the refusing policy-rc.d unless one is there.
+_wm_block_services() {
+	[[ -e "$_wm_policy_rc_d" ]] && return 0
+	# shellcheck disable=SC2016 # $1 is expanded by the inner sh
+	"$@" sh -c 'printf "#!/bin/sh\nexit 101\n" >"$1" && chmod 755 "$1"' sh "$_wm_policy_rc_d" ||
+		die "could not write $_wm_policy_rc_d"
+	_wm_policy_rc_d_ours=1
+	_wm_policy_rc_d_sudo=("$@")
+	if ((_wm_policy_rc_d_at_exit == 0)); then
+		at_exit _wm_unblock_services
+		_wm_policy_rc_d_at_exit=1
+	fi
+}
+
+# Removes the policy-rc.d that _wm_block_services wrote (nothing if it wrote none).
+_wm_unblock_services() {
+	if ((_wm_policy_rc_d_ours == 1)); then
+		"${_wm_policy_rc_d_sudo[@]}" rm -f "$_wm_policy_rc_d" || true
+		_wm_policy_rc_d_ours=0
+	fi
 }
 
 # --- Rust -------------------------------------------------------------------
@@ -117,6 +153,31 @@ need_rust() {
 			rustup component add "$comp"
 		fi
 	done
+}
+
+# --- EC2 emulator -----------------------------------------------------------
+
+# The cloud tests run against moto in server mode (see core/cloud-aws/tests/common/mod.rs).
+# It lives in a venv of its own, made once and reused by every clone.
+need_moto() {
+	local venv="$HOME/.cache/wintermute/venv"
+	if [[ ! -x "$venv/bin/python3" || ! -x "$venv/bin/pip" ]]; then
+		# Debian splits venv support (ensurepip) out of python3.
+		if command -v dpkg-query >/dev/null; then
+			need_apt python3 python3-venv
+		fi
+		command -v python3 >/dev/null || die "python3 not found: it is needed for the EC2 emulator (moto)"
+		say "creating the Python venv $venv (for the EC2 emulator)"
+		mkdir -p "$(dirname "$venv")"
+		# --clear: start over if an earlier attempt left a venv without pip.
+		python3 -m venv --clear "$venv" || die "python3 -m venv $venv failed"
+	fi
+	if [[ ! -x "$venv/bin/moto_server" ]]; then
+		say "installing the EC2 emulator: pip install 'moto[ec2,server]' into $venv"
+		"$venv/bin/python3" -m pip install --quiet --disable-pip-version-check 'moto[ec2,server]' ||
+			die "pip install 'moto[ec2,server]' failed"
+	fi
+	export WINTERMUTE_MOTO_SERVER="$venv/bin/moto_server"
 }
 
 # --- throwaway PostgreSQL ---------------------------------------------------

@@ -385,6 +385,11 @@ impl Client {
         self.post_empty(&format!("users/{user_id}/ssh-key/rotate")).await
     }
 
+    /// Retries handing a rotated key over to the user's instances (administrators).
+    pub async fn push_ssh_key(&self, user_id: i64) -> Result<Task, ClientError> {
+        self.post_empty(&format!("users/{user_id}/ssh-key/push")).await
+    }
+
     /// The host key pinned for an instance, and a different one it offered since.
     pub async fn host_key(&self, instance_id: i64) -> Result<HostKey, ClientError> {
         self.get(&format!("instances/{instance_id}/host-key")).await

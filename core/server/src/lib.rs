@@ -60,6 +60,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::ssh_key))
         .routes(routes!(keys::ssh_export))
         .routes(routes!(keys::ssh_rotate))
+        .routes(routes!(keys::ssh_push))
         .routes(routes!(keys::host_key))
         .routes(routes!(keys::accept_host_key))
         .routes(routes!(keys::key_status))

@@ -348,6 +348,15 @@ async fn every_route_checks_rights() {
             200,
         ),
         case(
+            Method::POST,
+            "/api/v1/users/{id}/ssh-key/push",
+            g(&format!("/users/{downloader_id}/ssh-key/push")),
+            None,
+            Some(&downloader),
+            &admin,
+            202,
+        ),
+        case(
             Method::GET,
             "/api/v1/instances/{id}/host-key",
             g("/instances/1/host-key"),

@@ -34,8 +34,14 @@ pub enum SshKeyCmd {
     /// Export a private key: your own needs the download_ssh_keys permission, other users' are
     /// for administrators. Always written to the audit log
     Export(ExportArgs),
-    /// Give a user a new key pair (administrators)
+    /// Give a user a new key pair (administrators); a task hands it over to the user's
+    /// instances and removes the old key there
     Rotate {
+        /// User id or login
+        user: String,
+    },
+    /// Retry handing a rotated key over to the user's instances (administrators)
+    Push {
         /// User id or login
         user: String,
     },
@@ -65,6 +71,7 @@ pub async fn ssh_key(app: &App, args: SshKeyArgs) -> anyhow::Result<()> {
         Some(SshKeyCmd::Show { user }) => show(app, user.as_deref()).await,
         Some(SshKeyCmd::Export(a)) => export(app, a).await,
         Some(SshKeyCmd::Rotate { user }) => rotate(app, &user).await,
+        Some(SshKeyCmd::Push { user }) => push(app, &user).await,
     }
 }
 
@@ -183,8 +190,23 @@ async fn rotate(app: &App, user: &str) -> anyhow::Result<()> {
     if s.json {
         return output::print_json(&key);
     }
-    out!("Gave {login} a new SSH key pair (the core keeps the old public key in its history).");
+    out!("Gave {login} a new SSH key pair; a task puts it on their instances and removes the old one there.");
     print_public(&login, &key);
+    Ok(())
+}
+
+async fn push(app: &App, user: &str) -> anyhow::Result<()> {
+    let s = app.session()?;
+    let (id, login) = target_user(&s.client, Some(user)).await?;
+    let task = s.client.push_ssh_key(id).await?;
+    if s.json {
+        return output::print_json(&task);
+    }
+    out!(
+        "Handing {login}'s key over to their instances: task {} (follow it with `wmai tasks follow {}`).",
+        task.id,
+        task.id
+    );
     Ok(())
 }
 

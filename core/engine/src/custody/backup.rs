@@ -41,6 +41,7 @@ pub const BACKUP_TABLES: &[(&str, bool)] = &[
     ("user_ssh_key_history", true),
     ("volume_keys", false),
     ("host_keys", false),
+    ("ssh_key_pushes", false),
     ("secrets", false),
 ];
 

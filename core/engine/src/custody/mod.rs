@@ -4,6 +4,7 @@
 
 mod backup;
 mod host_keys;
+mod key_push;
 mod rotation;
 mod ssh_keys;
 mod volume_keys;
@@ -18,10 +19,12 @@ use wintermute_custody::{
 
 pub use backup::BACKUP_TABLES;
 pub use host_keys::HostKeyCheck;
+pub use key_push::PUSH_SSH_KEY;
 pub use rotation::ROTATE_MASTER;
 
 pub(crate) fn register_tasks(mgr: &crate::tasks::TaskManager) {
     rotation::register(mgr);
+    key_push::register(mgr);
 }
 
 use crate::config::Config;

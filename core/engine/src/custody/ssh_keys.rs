@@ -20,7 +20,7 @@ fn context(user_id: i64) -> String {
 }
 
 impl Engine {
-    async fn login_of(&self, user_id: i64) -> CoreResult<String> {
+    pub(crate) async fn login_of(&self, user_id: i64) -> CoreResult<String> {
         sqlx::query("SELECT login FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(self.store().pool())
@@ -133,17 +133,38 @@ impl Engine {
         })
     }
 
-    /// Replaces a user's key pair (administrators). The old public key is kept in the history so
-    /// that it can be removed from the user's instances.
+    /// Replaces a user's key pair (administrators). The old pair is kept, sealed, until the new
+    /// public key is on every instance of the user and the old one removed there (a task does
+    /// that hand-over); users without instances are done at once.
     pub async fn ssh_rotate(&self, caller: &Caller, user_id: i64) -> CoreResult<SshPublicKey> {
         if !caller.is_admin {
             return Err(CoreError::forbidden("only administrators rotate SSH keys"));
         }
-        let old = self.user_public_key(user_id).await?;
+        let old_public = self.user_public_key(user_id).await?;
+        let pending = sqlx::query("SELECT previous_public_key FROM user_ssh_keys WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(self.store().pool())
+            .await?
+            .opt_text("previous_public_key")?;
+        if pending.is_some() {
+            return Err(CoreError::Conflict(
+                "the previous rotation of this key is still being handed over to the user's instances; \
+                 finish it first (POST /api/v1/users/{id}/ssh-key/push)"
+                    .into(),
+            ));
+        }
+        let old = self.user_key_pair(user_id).await?;
         let login = self.login_of(user_id).await?;
         let pair = UserKeyPair::generate(&format!("{login}@wintermute"));
         let sealed = self
             .seal_secret(Purpose::SshKey(user_id), &context(user_id), pair.private_openssh()?.expose().as_bytes())
+            .await?;
+        let old_sealed = self
+            .seal_secret(
+                Purpose::SshKey(user_id),
+                &format!("{}:previous", context(user_id)),
+                old.private_openssh()?.expose().as_bytes(),
+            )
             .await?;
         let now = now_ms();
         let mut tx = self.store().write_tx().await?;
@@ -151,28 +172,35 @@ impl Engine {
             "INSERT INTO user_ssh_key_history (user_id, public_key, fingerprint, retired_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(user_id)
-        .bind(&old.public_key)
-        .bind(&old.fingerprint)
+        .bind(&old_public.public_key)
+        .bind(&old_public.fingerprint)
         .bind(now)
         .execute(&mut *tx.tx)
         .await?;
-        sqlx::query("UPDATE user_ssh_keys SET public_key = $1, fingerprint = $2, private_sealed = $3, created_at = $4 WHERE user_id = $5")
-            .bind(pair.public_openssh())
-            .bind(pair.fingerprint_sha256())
-            .bind(sealed)
-            .bind(now)
-            .bind(user_id)
-            .execute(&mut *tx.tx)
-            .await?;
+        sqlx::query(
+            "UPDATE user_ssh_keys SET public_key = $1, fingerprint = $2, private_sealed = $3, created_at = $4, \
+             previous_public_key = $5, previous_private_sealed = $6 WHERE user_id = $7",
+        )
+        .bind(pair.public_openssh())
+        .bind(pair.fingerprint_sha256())
+        .bind(sealed)
+        .bind(now)
+        .bind(&old_public.public_key)
+        .bind(old_sealed)
+        .bind(user_id)
+        .execute(&mut *tx.tx)
+        .await?;
         crate::audit::write(
             &mut *tx.tx,
             &caller.actor(),
             AuditRecord::new("ssh_key.rotate", AuditOutcome::Success)
                 .target("user", user_id)
-                .details(json!({"login": login, "old": old.fingerprint, "new": pair.fingerprint_sha256()})),
+                .details(json!({"login": login, "old": old_public.fingerprint, "new": pair.fingerprint_sha256()})),
         )
         .await?;
         tx.commit().await?;
+        // The hand-over runs as a task; with no instances it just forgets the old key.
+        self.queue_key_push(caller.user_id, user_id, &login).await?;
         self.user_public_key(user_id).await
     }
 }

@@ -53,6 +53,18 @@ pub async fn ssh_rotate(
     Ok(axum::Json(s.engine.ssh_rotate(&c, id).await?))
 }
 
+/// Retry handing a rotated key over to the user's instances (administrators). The old key is
+/// kept until the new one is on every instance.
+#[utoipa::path(post, path = "/api/v1/users/{id}/ssh-key/push", tag = "keys", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 202, body = Task), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn ssh_push(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Path(id): Path<i64>,
+) -> HttpResult<(StatusCode, axum::Json<Task>)> {
+    Ok((StatusCode::ACCEPTED, axum::Json(s.engine.ssh_push(&c, id).await?)))
+}
+
 /// The host key pinned for an instance, and a different one it offered since, if any.
 #[utoipa::path(get, path = "/api/v1/instances/{id}/host-key", tag = "keys", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = HostKey), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
