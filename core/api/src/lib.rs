@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod keys;
+pub mod providers;
 pub mod rights;
 pub mod settings;
 pub mod tasks;

@@ -172,6 +172,7 @@ fn info(i: &Instance) -> Option<InstanceInfo> {
         instance_type: i.instance_type().map(|t| t.as_str().to_string()),
         image_id: s(i.image_id()),
         public_ip: s(i.public_ip_address()).filter(|a| !a.is_empty()),
+        ssh_port: None,
         private_ip: s(i.private_ip_address()).filter(|a| !a.is_empty()),
         launch_time: i.launch_time().and_then(time),
         tags: tags_from(i.tags()),

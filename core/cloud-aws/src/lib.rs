@@ -23,3 +23,6 @@ mod volumes;
 
 pub use provider::AwsProvider;
 pub use settings::AwsSettings;
+
+#[cfg(feature = "test-moto")]
+pub mod testing;

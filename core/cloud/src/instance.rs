@@ -155,6 +155,10 @@ pub struct InstanceInfo {
     pub image_id: Option<String>,
     /// Its public address, if it has one.
     pub public_ip: Option<String>,
+    /// The TCP port its SSH server is reached on at `public_ip`, when it is not 22 (the local
+    /// provider forwards a loopback port to each guest's port 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_port: Option<u16>,
     /// Its address inside the cloud network.
     pub private_ip: Option<String>,
     /// When it was (last) started.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod groups;
 pub mod password;
+pub mod providers;
 pub mod rights;
 pub mod settings;
 pub mod store;

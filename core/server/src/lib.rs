@@ -23,7 +23,7 @@ use wintermute_api::ErrorCode;
 use wintermute_core::{Config, Engine, FirstStart};
 
 use crate::error::HttpError;
-use crate::routes::{auth, events, keys, rights, system, tasks, users};
+use crate::routes::{auth, events, keys, providers, rights, system, tasks, users};
 use crate::state::AppState;
 
 /// The API routes and the OpenAPI document describing exactly them.
@@ -69,6 +69,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         // Reads its body as a stream with its own limit (server.restore_limit_bytes); the
         // default body limit applies to extractors only.
         .routes(routes!(keys::restore))
+        .routes(routes!(providers::list, providers::create))
+        .routes(routes!(providers::get, providers::update, providers::delete))
+        .routes(routes!(providers::sync))
+        .routes(routes!(providers::search_images))
+        .routes(routes!(providers::list_images, providers::import_image))
+        .routes(routes!(providers::get_image, providers::update_image, providers::delete_image))
         .split_for_parts()
 }
 

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tasks", description = "Long-running actions and their live events"),
         (name = "system", description = "Health, audit log, settings, dashboard"),
         (name = "keys", description = "SSH keys, host keys, the master key, backup and restore"),
+        (name = "providers", description = "Cloud providers, their regions and instance types, and images"),
     )
 )]
 pub struct ApiDoc;

@@ -69,7 +69,7 @@ async fn every_route_checks_rights() {
     let (owner_id, owner) = s.user("owner", &[]).await;
 
     // an image owned by `owner`, viewable by `viewer` through group `team`
-    Engine::register_object(s.engine.store().pool(), ObjectKind::Image, 1, owner_id, "debian-12").await.unwrap();
+    Engine::register_object(s.engine.store().pool(), ObjectKind::Image, 9001, owner_id, "debian-12").await.unwrap();
     let team = s
         .call(Method::POST, "/api/v1/groups", Some(&admin), Some(json!({"name": "team", "members": [viewer_id]})))
         .await;
@@ -79,7 +79,7 @@ async fn every_route_checks_rights() {
             Method::POST,
             "/api/v1/rights/grant",
             Some(&owner),
-            Some(json!({"object_kind": "image", "object_id": 1, "group_id": team, "right": "view"})),
+            Some(json!({"object_kind": "image", "object_id": 9001, "group_id": team, "right": "view"})),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -135,6 +135,64 @@ async fn every_route_checks_rights() {
     let host = |c: &str| wintermute_custody::UserKeyPair::generate(c).public_openssh();
     s.engine.check_host_key(1, &host("a")).await.unwrap();
     assert!(s.engine.check_host_key(1, &host("b")).await.is_err());
+
+    // providers and images, on the local EC2 emulator
+    let moto = wintermute_cloud_aws::testing::moto().await;
+    let moto_url = moto.as_ref().map(|m| m.url()).unwrap_or_else(|| "http://127.0.0.1:9".into());
+    let provider_body = |name: &str| json!({"name": name, "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "secret-secret", "endpoint_url": moto_url});
+    let prov = s.call(Method::POST, "/api/v1/providers", Some(&admin), Some(provider_body("aws"))).await.body["id"]
+        .as_i64()
+        .unwrap();
+    let doomed_prov = s.call(Method::POST, "/api/v1/providers", Some(&admin), Some(provider_body("doomed"))).await.body
+        ["id"]
+        .as_i64()
+        .unwrap();
+    let sync = s.call(Method::POST, &format!("/api/v1/providers/{prov}/sync"), Some(&admin), None).await.body["id"]
+        .as_i64()
+        .unwrap();
+    for _ in 0..200 {
+        let t = s.call(Method::GET, &format!("/api/v1/tasks/{sync}"), Some(&admin), None).await.body;
+        if t["state"] == "succeeded" || t["state"] == "failed" {
+            assert_eq!(t["state"], "succeeded", "{t}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/providers/{prov}"),
+            Some(&admin),
+            Some(json!({"allowed_regions": ["us-east-1"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/rights/grant",
+            Some(&admin),
+            Some(json!({"object_kind": "provider", "object_id": prov, "group_id": team, "right": "view"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let amis: Vec<String> = s
+        .call(Method::GET, &format!("/api/v1/providers/{prov}/images?region=us-east-1&q=amzn"), Some(&admin), None)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["cloud_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(amis.len() >= 3, "the emulator offers images: {amis:?}");
+    let import = |ami: &str| json!({"provider_id": prov, "region": "us-east-1", "cloud_id": ami});
+    let imported = |r: Resp| {
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_i64().unwrap()
+    };
+    let img = imported(s.call(Method::POST, "/api/v1/images", Some(&admin), Some(import(&amis[1]))).await);
+    let doomed_img = imported(s.call(Method::POST, "/api/v1/images", Some(&admin), Some(import(&amis[2]))).await);
 
     let g = |t: &str| format!("/api/v1{t}");
     let mut cases = vec![
@@ -241,11 +299,11 @@ async fn every_route_checks_rights() {
             204,
         ),
         case(Method::GET, "/api/v1/objects", g("/objects"), None, None, &plain, 200),
-        case(Method::GET, "/api/v1/rights/{kind}/{id}", g("/rights/image/1"), None, Some(&plain), &viewer, 200),
+        case(Method::GET, "/api/v1/rights/{kind}/{id}", g("/rights/image/9001"), None, Some(&plain), &viewer, 200),
         case(
             Method::PUT,
             "/api/v1/rights/{kind}/{id}/groups/{group_id}",
-            g(&format!("/rights/image/1/groups/{team}")),
+            g(&format!("/rights/image/9001/groups/{team}")),
             Some(json!({"rights": ["view", "change"]})),
             Some(&viewer),
             &owner,
@@ -255,7 +313,7 @@ async fn every_route_checks_rights() {
             Method::POST,
             "/api/v1/rights/grant",
             g("/rights/grant"),
-            Some(json!({"object_kind": "image", "object_id": 1, "group_id": other_group, "right": "view"})),
+            Some(json!({"object_kind": "image", "object_id": 9001, "group_id": other_group, "right": "view"})),
             Some(&plain),
             &owner,
             200,
@@ -264,7 +322,7 @@ async fn every_route_checks_rights() {
             Method::POST,
             "/api/v1/rights/revoke",
             g("/rights/revoke"),
-            Some(json!({"object_kind": "image", "object_id": 1, "group_id": other_group, "right": "view"})),
+            Some(json!({"object_kind": "image", "object_id": 9001, "group_id": other_group, "right": "view"})),
             Some(&viewer),
             &admin,
             200,
@@ -320,6 +378,74 @@ async fn every_route_checks_rights() {
             200,
         ),
         case(Method::GET, "/api/v1/dashboard", g("/dashboard"), None, None, &plain, 200),
+        case(Method::GET, "/api/v1/providers", g("/providers"), None, None, &plain, 200),
+        case(
+            Method::POST,
+            "/api/v1/providers",
+            g("/providers"),
+            Some(provider_body("another")),
+            Some(&changer),
+            &admin,
+            201,
+        ),
+        case(Method::GET, "/api/v1/providers/{id}", g(&format!("/providers/{prov}")), None, Some(&plain), &viewer, 200),
+        case(
+            Method::PATCH,
+            "/api/v1/providers/{id}",
+            g(&format!("/providers/{prov}")),
+            Some(json!({"description": "x"})),
+            Some(&viewer),
+            &admin,
+            200,
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/providers/{id}",
+            g(&format!("/providers/{doomed_prov}")),
+            None,
+            Some(&viewer),
+            &admin,
+            204,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/providers/{id}/sync",
+            g(&format!("/providers/{prov}/sync")),
+            None,
+            Some(&viewer),
+            &admin,
+            202,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/providers/{id}/images",
+            g(&format!("/providers/{prov}/images?region=us-east-1&q=amzn")),
+            None,
+            Some(&viewer),
+            &admin,
+            200,
+        ),
+        case(Method::GET, "/api/v1/images", g("/images"), None, None, &plain, 200),
+        case(Method::POST, "/api/v1/images", g("/images"), Some(import(&amis[0])), Some(&viewer), &admin, 201),
+        case(Method::GET, "/api/v1/images/{id}", g(&format!("/images/{img}")), None, Some(&plain), &admin, 200),
+        case(
+            Method::PATCH,
+            "/api/v1/images/{id}",
+            g(&format!("/images/{img}")),
+            Some(json!({"description": "x"})),
+            Some(&plain),
+            &admin,
+            200,
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/images/{id}",
+            g(&format!("/images/{doomed_img}")),
+            None,
+            Some(&plain),
+            &admin,
+            204,
+        ),
         case(
             Method::GET,
             "/api/v1/users/{id}/ssh-key",
@@ -465,7 +591,19 @@ async fn every_route_checks_rights() {
         vec!["plain"]
     );
     assert_eq!(s.call(Method::GET, "/api/v1/objects", Some(&plain), None).await.body, json!([]));
-    assert_eq!(s.call(Method::GET, "/api/v1/objects", Some(&viewer), None).await.body.as_array().unwrap().len(), 1);
+    let seen = s.call(Method::GET, "/api/v1/objects", Some(&viewer), None).await.body;
+    let mut seen: Vec<(String, i64)> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["object_kind"].as_str().unwrap().to_owned(), o["object_id"].as_i64().unwrap()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![("image".to_owned(), 9001), ("provider".to_owned(), prov)],
+        "exactly what its group was granted"
+    );
     let tasks = s.call(Method::GET, "/api/v1/tasks", Some(&plain), None).await.body;
     assert!(tasks["items"].as_array().unwrap().iter().all(|t| t["owner_login"] == "plain"), "{tasks}");
     assert!(!tasks["items"].as_array().unwrap().is_empty());
@@ -479,6 +617,7 @@ async fn every_route_checks_rights() {
 
     events_socket(&s, &plain, &controller).await;
     s.stop().await;
+    drop(moto);
 }
 
 /// The event stream: refused without a token, and delivers only events the caller may see.

@@ -43,6 +43,10 @@ pub const BACKUP_TABLES: &[(&str, bool)] = &[
     ("host_keys", false),
     ("ssh_key_pushes", false),
     ("secrets", false),
+    ("providers", true),
+    ("provider_regions", false),
+    ("provider_instance_types", false),
+    ("images", true),
 ];
 
 const FORMAT: &str = "wintermute-backup";

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod events;
 pub mod keys;
+pub mod providers;
 pub mod rights;
 pub mod system;
 pub mod tasks;

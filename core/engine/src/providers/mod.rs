@@ -1,0 +1,386 @@
+//! Cloud providers (manual 6.3): accounts an administrator configures, whose secret credential is
+//! sealed by key custody; "Synchronize configuration" loads regions and instance types, of which
+//! the administrator allows some. Every cloud call goes through the `CloudProvider` trait.
+//! Providers are objects with group rights (6.3.3): "view" makes one usable at all.
+
+mod images;
+mod sync;
+
+use std::sync::Arc;
+
+use serde_json::json;
+use wintermute_api::audit::AuditOutcome;
+use wintermute_api::providers::{
+    NewProvider, Provider, ProviderInstanceType, ProviderKind, ProviderPatch, ProviderRegion,
+};
+use wintermute_api::rights::{ObjectKind, ObjectRight};
+use wintermute_cloud::CloudProvider;
+use wintermute_cloud_aws::{AwsProvider, AwsSettings};
+use wintermute_custody::SecretString;
+
+pub use sync::SYNC_PROVIDER;
+
+use crate::audit::AuditRecord;
+use crate::caller::Caller;
+use crate::engine::Engine;
+use crate::error::{CoreError, CoreResult};
+use crate::store::{flag, RowExt};
+use crate::time::{now_ms, opt_dt, to_dt};
+use crate::validate;
+
+const SECRET_NAME: &str = "secret_access_key";
+
+pub(crate) fn register_tasks(mgr: &crate::tasks::TaskManager) {
+    sync::register(mgr);
+}
+
+fn check_region(field: &str, r: &str) -> CoreResult<()> {
+    if r.is_empty() || r.len() > 64 || !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(CoreError::invalid(field, format!("{r:?} is not a region name like eu-central-1")));
+    }
+    Ok(())
+}
+
+fn check_endpoint(u: &str) -> CoreResult<()> {
+    match url::Url::parse(u) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Ok(()),
+        _ => Err(CoreError::invalid("endpoint_url", format!("{u:?} is not an http(s) URL"))),
+    }
+}
+
+fn check_access_key(k: &str) -> CoreResult<()> {
+    if k.len() < 4 || k.len() > 128 || !k.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(CoreError::invalid("access_key_id", "the access key id is 4 to 128 letters and digits (AKIA…)"));
+    }
+    Ok(())
+}
+
+fn check_secret(s: &str) -> CoreResult<()> {
+    if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+        return Err(CoreError::invalid(
+            "secret_access_key",
+            "the secret access key must be 1 to 256 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub(crate) async fn load_provider(&self, id: i64) -> CoreResult<Provider> {
+        let r = sqlx::query(
+            "SELECT id, kind, name, description, access_key_id, endpoint_url, default_region, status, status_message, \
+             synced_at, created_at, updated_at FROM providers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.store().pool())
+        .await?
+        .ok_or_else(|| CoreError::not_found(format!("there is no provider {id}")))?;
+        let regions = sqlx::query("SELECT name, allowed FROM provider_regions WHERE provider_id = $1 ORDER BY name")
+            .bind(id)
+            .fetch_all(self.store().pool())
+            .await?
+            .iter()
+            .map(|r| Ok(ProviderRegion { name: r.text("name")?, allowed: r.flag("allowed")? }))
+            .collect::<CoreResult<Vec<_>>>()?;
+        let instance_types =
+            sqlx::query("SELECT name, vcpus, memory_mib, allowed FROM provider_instance_types WHERE provider_id = $1 ORDER BY vcpus, memory_mib, name")
+                .bind(id)
+                .fetch_all(self.store().pool())
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(ProviderInstanceType {
+                        name: r.text("name")?,
+                        vcpus: r.int("vcpus")?,
+                        memory_mib: r.int("memory_mib")?,
+                        allowed: r.flag("allowed")?,
+                    })
+                })
+                .collect::<CoreResult<Vec<_>>>()?;
+        let kind = r.text("kind")?;
+        Ok(Provider {
+            id,
+            kind: ProviderKind::parse(&kind)
+                .ok_or_else(|| CoreError::Internal(format!("unknown provider kind {kind:?}")))?,
+            name: r.text("name")?,
+            description: r.text("description")?,
+            access_key_id: r.text("access_key_id")?,
+            endpoint_url: r.opt_text("endpoint_url")?,
+            default_region: r.text("default_region")?,
+            status: r.text("status")?,
+            status_message: r.text("status_message")?,
+            synced_at: opt_dt(r.opt_int("synced_at")?),
+            regions,
+            instance_types,
+            created_at: to_dt(r.int("created_at")?),
+            updated_at: to_dt(r.int("updated_at")?),
+        })
+    }
+
+    /// Providers the caller may use ("view provider configuration").
+    pub async fn providers_list(&self, caller: &Caller) -> CoreResult<Vec<Provider>> {
+        let mut out = Vec::new();
+        for o in self.objects_list(caller, Some(ObjectKind::Provider)).await? {
+            out.push(self.load_provider(o.object_id).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn providers_get(&self, caller: &Caller, id: i64) -> CoreResult<Provider> {
+        self.require_right(caller, ObjectKind::Provider, id, ObjectRight::View).await?;
+        self.load_provider(id).await
+    }
+
+    /// Configures a provider account (administrators). Its secret is sealed at once.
+    pub async fn providers_create(&self, caller: &Caller, req: &NewProvider) -> CoreResult<Provider> {
+        if !caller.is_admin {
+            return Err(CoreError::forbidden("only administrators configure cloud providers"));
+        }
+        let kind = req.kind.unwrap_or(ProviderKind::Aws);
+        if kind != ProviderKind::Aws {
+            return Err(CoreError::invalid(
+                "kind",
+                format!("{} providers are not available in this version yet", kind.as_str()),
+            ));
+        }
+        validate::text("name", &req.name, 64, false)?;
+        validate::text("description", &req.description, 500, true)?;
+        check_access_key(&req.access_key_id)?;
+        check_secret(&req.secret_access_key)?;
+        if let Some(u) = &req.endpoint_url {
+            check_endpoint(u)?;
+        }
+        let region = req.default_region.clone().unwrap_or_else(|| "us-east-1".into());
+        check_region("default_region", &region)?;
+        let now = now_ms();
+        let mut tx = self.store().write_tx().await?;
+        if sqlx::query("SELECT id FROM providers WHERE name = $1")
+            .bind(&req.name)
+            .fetch_optional(&mut *tx.tx)
+            .await?
+            .is_some()
+        {
+            return Err(CoreError::Conflict(format!("a provider named {:?} already exists", req.name)));
+        }
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO providers (kind, name, description, access_key_id, endpoint_url, default_region, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'new', $7, $7) RETURNING id",
+        )
+        .bind(kind.as_str())
+        .bind(&req.name)
+        .bind(&req.description)
+        .bind(&req.access_key_id)
+        .bind(req.endpoint_url.clone())
+        .bind(&region)
+        .bind(now)
+        .fetch_one(&mut *tx.tx)
+        .await?;
+        Engine::register_object(&mut *tx.tx, ObjectKind::Provider, id, caller.user_id, &req.name).await?;
+        crate::audit::write(
+            &mut *tx.tx,
+            &caller.actor(),
+            AuditRecord::new("provider.create", AuditOutcome::Success)
+                .target("provider", id)
+                .details(json!({"name": req.name, "kind": kind.as_str(), "access_key_id": req.access_key_id, "endpoint_url": req.endpoint_url})),
+        )
+        .await?;
+        tx.commit().await?;
+        self.put_secret("provider", id, SECRET_NAME, req.secret_access_key.as_bytes()).await?;
+        self.load_provider(id).await
+    }
+
+    /// Changes a provider, including which regions and instance types users may use (administrators).
+    pub async fn providers_update(&self, caller: &Caller, id: i64, p: &ProviderPatch) -> CoreResult<Provider> {
+        if !caller.is_admin {
+            return Err(CoreError::forbidden("only administrators configure cloud providers"));
+        }
+        let before = self.load_provider(id).await?;
+        if let Some(n) = &p.name {
+            validate::text("name", n, 64, false)?;
+        }
+        if let Some(d) = &p.description {
+            validate::text("description", d, 500, true)?;
+        }
+        if let Some(k) = &p.access_key_id {
+            check_access_key(k)?;
+        }
+        if let Some(s) = &p.secret_access_key {
+            check_secret(s)?;
+        }
+        if let Some(u) = p.endpoint_url.as_deref().filter(|u| !u.is_empty()) {
+            check_endpoint(u)?;
+        }
+        if let Some(r) = &p.default_region {
+            check_region("default_region", r)?;
+        }
+        if let Some(regions) = &p.allowed_regions {
+            for r in regions {
+                if !before.regions.iter().any(|x| &x.name == r) {
+                    return Err(CoreError::invalid(
+                        "allowed_regions",
+                        format!("{r:?} is not a region of this provider; synchronize its configuration first"),
+                    ));
+                }
+            }
+        }
+        if let Some(types) = &p.allowed_instance_types {
+            for t in types {
+                if !before.instance_types.iter().any(|x| &x.name == t) {
+                    return Err(CoreError::invalid(
+                        "allowed_instance_types",
+                        format!("{t:?} is not an instance type of this provider"),
+                    ));
+                }
+            }
+        }
+        let mut tx = self.store().write_tx().await?;
+        if let Some(n) = &p.name {
+            if sqlx::query("SELECT id FROM providers WHERE name = $1 AND id <> $2")
+                .bind(n)
+                .bind(id)
+                .fetch_optional(&mut *tx.tx)
+                .await?
+                .is_some()
+            {
+                return Err(CoreError::Conflict(format!("a provider named {n:?} already exists")));
+            }
+            sqlx::query("UPDATE objects SET name = $1 WHERE kind = 'provider' AND id = $2")
+                .bind(n)
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        let endpoint_changed = p.endpoint_url.is_some();
+        sqlx::query(
+            "UPDATE providers SET name = COALESCE($1, name), description = COALESCE($2, description), \
+             access_key_id = COALESCE($3, access_key_id), default_region = COALESCE($4, default_region), \
+             endpoint_url = CASE WHEN $5 = 1 THEN $6 ELSE endpoint_url END, updated_at = $7 WHERE id = $8",
+        )
+        .bind(p.name.clone())
+        .bind(p.description.clone())
+        .bind(p.access_key_id.clone())
+        .bind(p.default_region.clone())
+        .bind(flag(endpoint_changed))
+        .bind(p.endpoint_url.clone().filter(|u| !u.is_empty()))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx.tx)
+        .await?;
+        if let Some(regions) = &p.allowed_regions {
+            sqlx::query("UPDATE provider_regions SET allowed = 0 WHERE provider_id = $1")
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+            for r in regions {
+                sqlx::query("UPDATE provider_regions SET allowed = 1 WHERE provider_id = $1 AND name = $2")
+                    .bind(id)
+                    .bind(r)
+                    .execute(&mut *tx.tx)
+                    .await?;
+            }
+        }
+        if let Some(types) = &p.allowed_instance_types {
+            sqlx::query("UPDATE provider_instance_types SET allowed = 0 WHERE provider_id = $1")
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+            for t in types {
+                sqlx::query("UPDATE provider_instance_types SET allowed = 1 WHERE provider_id = $1 AND name = $2")
+                    .bind(id)
+                    .bind(t)
+                    .execute(&mut *tx.tx)
+                    .await?;
+            }
+        }
+        crate::audit::write(
+            &mut *tx.tx,
+            &caller.actor(),
+            AuditRecord::new("provider.update", AuditOutcome::Success).target("provider", id).details(json!({
+                "name": p.name, "access_key_id": p.access_key_id, "secret_changed": p.secret_access_key.is_some(),
+                "endpoint_url": p.endpoint_url, "default_region": p.default_region,
+                "allowed_regions": p.allowed_regions, "allowed_instance_types": p.allowed_instance_types,
+            })),
+        )
+        .await?;
+        tx.commit().await?;
+        if let Some(s) = &p.secret_access_key {
+            self.put_secret("provider", id, SECRET_NAME, s.as_bytes()).await?;
+        }
+        self.load_provider(id).await
+    }
+
+    /// Removes a provider that has no images or instances left (administrators).
+    pub async fn providers_delete(&self, caller: &Caller, id: i64) -> CoreResult<()> {
+        if !caller.is_admin {
+            return Err(CoreError::forbidden("only administrators configure cloud providers"));
+        }
+        let p = self.load_provider(id).await?;
+        let mut tx = self.store().write_tx().await?;
+        let (used,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM images WHERE provider_id = $1) + (SELECT COUNT(*) FROM instances WHERE provider_id = $1 AND terminated_at IS NULL)",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx.tx)
+        .await?;
+        if used > 0 {
+            return Err(CoreError::Conflict(format!(
+                "provider {:?} still has images or instances; remove them first",
+                p.name
+            )));
+        }
+        sqlx::query("DELETE FROM secrets WHERE owner_kind = 'provider' AND owner_id = $1")
+            .bind(id)
+            .execute(&mut *tx.tx)
+            .await?;
+        Engine::unregister_object(&mut *tx.tx, ObjectKind::Provider, id).await?;
+        sqlx::query("DELETE FROM providers WHERE id = $1").bind(id).execute(&mut *tx.tx).await?;
+        crate::audit::write(
+            &mut *tx.tx,
+            &caller.actor(),
+            AuditRecord::new("provider.delete", AuditOutcome::Success)
+                .target("provider", id)
+                .details(json!({"name": p.name})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The cloud behind a provider, with its secret unsealed for just this use.
+    pub async fn cloud(&self, provider_id: i64) -> CoreResult<Arc<dyn CloudProvider>> {
+        let p = self.load_provider(provider_id).await?;
+        match p.kind {
+            ProviderKind::Aws => {
+                let secret = self
+                    .get_secret("provider", provider_id, SECRET_NAME)
+                    .await?
+                    .ok_or_else(|| CoreError::Conflict(format!("provider {:?} has no secret access key", p.name)))?;
+                let secret = SecretString::new(
+                    String::from_utf8(secret.expose().clone())
+                        .map_err(|_| CoreError::Internal("a stored secret is not text".into()))?,
+                );
+                let mut settings = AwsSettings::new(p.access_key_id.clone(), secret, p.default_region.clone());
+                if let Some(u) = &p.endpoint_url {
+                    settings = settings.with_endpoint_url(u.clone());
+                }
+                Ok(Arc::new(AwsProvider::new(settings).map_err(cloud_error)?))
+            }
+            other => Err(CoreError::Unavailable(format!(
+                "{} providers are not available in this version yet",
+                other.as_str()
+            ))),
+        }
+    }
+}
+
+/// A cloud's refusal or failure as the engine reports it.
+pub(crate) fn cloud_error(e: wintermute_cloud::CloudError) -> CoreError {
+    use wintermute_cloud::CloudError as C;
+    match e {
+        C::NotFound { .. } => CoreError::NotFound(e.to_string()),
+        C::InvalidRequest(_) => CoreError::invalid("request", e.to_string()),
+        C::Auth(_) => CoreError::Unavailable(format!("the cloud refused the provider's credentials: {e}")),
+        C::LimitExceeded(_) => CoreError::Conflict(e.to_string()),
+        _ => CoreError::Unavailable(e.to_string()),
+    }
+}
