@@ -4,6 +4,7 @@
 //! Providers are objects with group rights (6.3.3): "view" makes one usable at all.
 
 mod images;
+mod ingress;
 mod sync;
 
 use std::sync::Arc;
