@@ -94,3 +94,80 @@ pub mod tempfile_dir {
         }
     }
 }
+
+/// An engine on a fresh database and data directory, its workers running, with the first
+/// administrator's temporary password already replaced. Stops its workers when dropped.
+pub struct TestCore {
+    pub engine: crate::Engine,
+    pub admin: crate::Caller,
+    pub db: TestDatabase,
+    pub data_dir: tempfile_dir::Dir,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+/// The password `TestCore` gives the administrator and the users it creates.
+pub const TEST_PASSWORD: &str = "Tested-Pass-4711";
+
+impl TestCore {
+    pub async fn start(backend: Backend) -> TestCore {
+        let db = TestDatabase::new(backend).await;
+        let mut id = [0u8; 6];
+        rand::thread_rng().fill_bytes(&mut id);
+        let data_dir = tempfile_dir::Dir::new(&format!("wm_core_{}", hex::encode(id)));
+        let mut config = crate::Config::default();
+        config.database.url = db.url.clone();
+        config.storage.data_dir = data_dir.path.clone();
+        config.debug.test_tasks = true;
+        let (engine, first) = crate::Engine::open(config).await.unwrap_or_else(|e| panic!("engine: {e}"));
+        let temp = first.unwrap_or_else(|| panic!("a fresh core has a first start")).password;
+        let stop = tokio_util::sync::CancellationToken::new();
+        engine.start(stop.clone());
+        let admin = replace_temporary(&engine, "admin", &temp).await;
+        TestCore { engine, admin, db, data_dir, stop }
+    }
+
+    /// Logs a user in and resolves the session to a caller.
+    pub async fn login(&self, login: &str, password: &str) -> crate::Caller {
+        let r = self.engine.login(login, password, None).await.unwrap_or_else(|e| panic!("login {login}: {e}"));
+        self.engine.authenticate(&r.token, None).await.unwrap_or_else(|e| panic!("authenticate {login}: {e}"))
+    }
+
+    /// Creates a user (password `TEST_PASSWORD`, temporary one already replaced).
+    pub async fn user(&self, login: &str) -> (wintermute_api::users::User, crate::Caller) {
+        let req = wintermute_api::users::NewUser {
+            login: login.into(),
+            password: "Temporary-Pass-0815".into(),
+            enabled: true,
+            ..Default::default()
+        };
+        let user = self.engine.users_create(&self.admin, &req).await.unwrap_or_else(|e| panic!("create {login}: {e}"));
+        let caller = replace_temporary(&self.engine, login, "Temporary-Pass-0815").await;
+        (user, caller)
+    }
+
+    /// Waits (up to 30 s) until a task has finished and returns it.
+    pub async fn finished_task(&self, caller: &crate::Caller, id: i64) -> wintermute_api::tasks::Task {
+        for _ in 0..300 {
+            let t = self.engine.tasks_get(caller, id).await.unwrap_or_else(|e| panic!("task {id}: {e}"));
+            if t.state.is_finished() {
+                return t;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("task {id} did not finish within 30 s");
+    }
+}
+
+impl Drop for TestCore {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn replace_temporary(engine: &crate::Engine, login: &str, temp: &str) -> crate::Caller {
+    let r = engine.login(login, temp, None).await.unwrap_or_else(|e| panic!("login {login}: {e}"));
+    let c = engine.authenticate(&r.token, None).await.unwrap_or_else(|e| panic!("authenticate {login}: {e}"));
+    engine.change_own_password(&c, temp, TEST_PASSWORD).await.unwrap_or_else(|e| panic!("password of {login}: {e}"));
+    let r = engine.login(login, TEST_PASSWORD, None).await.unwrap_or_else(|e| panic!("login {login}: {e}"));
+    engine.authenticate(&r.token, None).await.unwrap_or_else(|e| panic!("authenticate {login}: {e}"))
+}

@@ -6,8 +6,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wintermute_api::ErrorCode;
 use wintermute_core::store::Backend;
-use wintermute_core::testing::TestDatabase;
-use wintermute_core::{Config, Engine};
+use wintermute_core::testing::TestCore;
 
 /// Answers every request with `body` (a tiny HTTP/1.1 server on loopback).
 async fn discovery_server(body: &'static str) -> String {
@@ -26,47 +25,36 @@ async fn discovery_server(body: &'static str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingress_follows_the_settings() {
-    let db = TestDatabase::new(Backend::Sqlite).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.database.url = db.url.clone();
-    config.storage.data_dir = dir.path().to_owned();
-    let (engine, first) = Engine::open(config).await.unwrap();
-    let temp = first.unwrap().password;
-    let a = engine.authenticate(&engine.login("admin", &temp, None).await.unwrap().token, None).await.unwrap();
-    engine.change_own_password(&a, &temp, "Adm1n-Strong-Pass").await.unwrap();
-    let admin = engine
-        .authenticate(&engine.login("admin", "Adm1n-Strong-Pass", None).await.unwrap().token, None)
-        .await
-        .unwrap();
+    let core = TestCore::start(Backend::Sqlite).await;
+    let (engine, admin) = (&core.engine, &core.admin);
 
     let good = discovery_server("203.0.113.7\n").await;
-    engine.settings_set(&admin, "WMAIS_SG_AUTO_IP_DISCOVER", json!(good)).await.unwrap();
+    engine.settings_set(admin, "WMAIS_SG_AUTO_IP_DISCOVER", json!(good)).await.unwrap();
     assert_eq!(engine.ssh_ingress_cidr().await.unwrap().as_deref(), Some("203.0.113.7/32"), "static: discovered");
-    engine.settings_set(&admin, "WMAIS_SG_IP_CIDR", json!("/24")).await.unwrap();
+    engine.settings_set(admin, "WMAIS_SG_IP_CIDR", json!("/24")).await.unwrap();
     assert_eq!(
         engine.ssh_ingress_cidr().await.unwrap().as_deref(),
         Some("203.0.113.0/24"),
         "widened to the proxies' range"
     );
-    engine.settings_set(&admin, "WMAIS_SG_IP_ADDRESS", json!("198.51.100.20")).await.unwrap();
+    engine.settings_set(admin, "WMAIS_SG_IP_ADDRESS", json!("198.51.100.20")).await.unwrap();
     assert_eq!(engine.ssh_ingress_cidr().await.unwrap().as_deref(), Some("198.51.100.0/24"), "a fixed address");
-    engine.settings_set(&admin, "WMAIS_SG_IP_ADDRESS", json!("dynamic")).await.unwrap();
+    engine.settings_set(admin, "WMAIS_SG_IP_ADDRESS", json!("dynamic")).await.unwrap();
     assert_eq!(engine.ssh_ingress_cidr().await.unwrap(), None, "dynamic: open to all");
 
-    engine.settings_set(&admin, "WMAIS_SG_IP_ADDRESS", json!("static")).await.unwrap();
+    engine.settings_set(admin, "WMAIS_SG_IP_ADDRESS", json!("static")).await.unwrap();
     let junk = discovery_server("<html>hello</html>").await;
-    engine.settings_set(&admin, "WMAIS_SG_AUTO_IP_DISCOVER", json!(junk)).await.unwrap();
+    engine.settings_set(admin, "WMAIS_SG_AUTO_IP_DISCOVER", json!(junk)).await.unwrap();
     let e = engine.ssh_ingress_cidr().await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::ServiceUnavailable);
     assert!(e.to_string().contains("not an IP address") && e.to_string().contains("dynamic"), "{e}");
-    engine.settings_set(&admin, "WMAIS_SG_AUTO_IP_DISCOVER", json!("http://127.0.0.1:9/")).await.unwrap();
+    engine.settings_set(admin, "WMAIS_SG_AUTO_IP_DISCOVER", json!("http://127.0.0.1:9/")).await.unwrap();
     assert_eq!(
         engine.ssh_ingress_cidr().await.unwrap_err().code(),
         ErrorCode::ServiceUnavailable,
         "unreachable service"
     );
-    engine.settings_set(&admin, "WMAIS_SG_IP_CIDR", json!("/64")).await.unwrap();
-    engine.settings_set(&admin, "WMAIS_SG_IP_ADDRESS", json!("198.51.100.20")).await.unwrap();
+    engine.settings_set(admin, "WMAIS_SG_IP_CIDR", json!("/64")).await.unwrap();
+    engine.settings_set(admin, "WMAIS_SG_IP_ADDRESS", json!("198.51.100.20")).await.unwrap();
     assert_eq!(engine.ssh_ingress_cidr().await.unwrap_err().code(), ErrorCode::InvalidField, "/64 does not fit IPv4");
 }

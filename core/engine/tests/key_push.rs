@@ -5,21 +5,14 @@
 
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
 use wintermute_api::tasks::{Task, TaskState};
-use wintermute_api::users::NewUser;
 use wintermute_api::ErrorCode;
 use wintermute_core::custody::PUSH_SSH_KEY;
 use wintermute_core::store::Backend;
 use wintermute_core::tasks::TaskQuery;
-use wintermute_core::testing::TestDatabase;
-use wintermute_core::{Caller, Config, Engine};
+use wintermute_core::testing::TestCore;
+use wintermute_core::{Caller, Engine};
 use wintermute_ssh::test_sshd::TestSshd;
-
-async fn login(engine: &Engine, user: &str, pw: &str) -> Caller {
-    let r = engine.login(user, pw, None).await.unwrap();
-    engine.authenticate(&r.token, None).await.unwrap()
-}
 
 async fn last_push(engine: &Engine, admin: &Caller, after: i64) -> Task {
     for _ in 0..300 {
@@ -56,33 +49,17 @@ async fn add_instance(engine: &Engine, owner: i64, name: &str, status: &str, ssh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_keys_reach_every_instance_before_the_old_one_is_forgotten() {
-    let db = TestDatabase::new(Backend::Sqlite).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.database.url = db.url.clone();
-    config.storage.data_dir = dir.path().to_owned();
-    let (engine, first) = Engine::open(config).await.unwrap();
-    let stop = CancellationToken::new();
-    engine.start(stop.clone());
-    let temp = first.unwrap().password;
-    let a = login(&engine, "admin", &temp).await;
-    engine.change_own_password(&a, &temp, "Adm1n-Strong-Pass").await.unwrap();
-    let admin = login(&engine, "admin", "Adm1n-Strong-Pass").await;
-    let bob = engine
-        .users_create(
-            &admin,
-            &NewUser { login: "bob".into(), password: "Temp-Pass-1234".into(), enabled: true, ..Default::default() },
-        )
-        .await
-        .unwrap();
+    let core = TestCore::start(Backend::Sqlite).await;
+    let (engine, admin) = (&core.engine, core.admin.clone());
+    let (bob, _) = core.user("bob").await;
     let old = engine.user_public_key(bob.id).await.unwrap();
 
     // Two "instances" of bob that trust his current key, plus an unrelated key that must survive.
     let other = wintermute_custody::UserKeyPair::generate("someone-else").public_openssh();
     let Some(web) = TestSshd::start_or_skip(&[&old.public_key, &other]) else { return };
     let db_host = TestSshd::start(&[&old.public_key]);
-    let web_id = add_instance(&engine, bob.id, "web", "running", &web).await;
-    add_instance(&engine, bob.id, "db", "running", &db_host).await;
+    let web_id = add_instance(engine, bob.id, "web", "running", &web).await;
+    add_instance(engine, bob.id, "db", "running", &db_host).await;
 
     // Before the rotation the current key logs in (and pins the host key).
     let before_pair = engine.user_key_pair(bob.id).await.unwrap();
@@ -91,7 +68,7 @@ async fn rotated_keys_reach_every_instance_before_the_old_one_is_forgotten() {
     s.close().await;
     let new = engine.ssh_rotate(&admin, bob.id).await.unwrap();
     assert_ne!(new.public_key, old.public_key);
-    let t = last_push(&engine, &admin, 0).await;
+    let t = last_push(engine, &admin, 0).await;
     let log = engine.tasks_log(&admin, t.id, None).await.unwrap();
     assert_eq!(t.state, TaskState::Succeeded, "{}: {:?}", t.message, log.iter().map(|l| &l.line).collect::<Vec<_>>());
     for sshd in [&web, &db_host] {
@@ -118,10 +95,10 @@ async fn rotated_keys_reach_every_instance_before_the_old_one_is_forgotten() {
 
     // An instance that is powered off keeps the old key until it runs again.
     let off_host = TestSshd::start(&[&new.public_key]);
-    let off_id = add_instance(&engine, bob.id, "batch", "stopped", &off_host).await;
-    let before = last_push(&engine, &admin, 0).await.id;
+    let off_id = add_instance(engine, bob.id, "batch", "stopped", &off_host).await;
+    let before = last_push(engine, &admin, 0).await.id;
     let newer = engine.ssh_rotate(&admin, bob.id).await.unwrap();
-    let t = last_push(&engine, &admin, before).await;
+    let t = last_push(engine, &admin, before).await;
     assert_eq!(t.state, TaskState::Failed);
     assert!(t.message.contains(&off_id.to_string()), "{}", t.message);
     assert_eq!(
@@ -147,7 +124,7 @@ async fn rotated_keys_reach_every_instance_before_the_old_one_is_forgotten() {
         .await
         .unwrap();
     engine.resume_key_pushes_for_instance(off_id).await.unwrap();
-    let t = last_push(&engine, &admin, t.id).await;
+    let t = last_push(engine, &admin, t.id).await;
     assert_eq!(t.state, TaskState::Succeeded, "{}", t.message);
     assert!(authorized(&off_host).contains(newer.public_key.split_whitespace().nth(1).unwrap()));
     assert!(!authorized(&off_host).contains(new.public_key.split_whitespace().nth(1).unwrap()));
@@ -163,9 +140,8 @@ async fn rotated_keys_reach_every_instance_before_the_old_one_is_forgotten() {
     engine.ssh_rotate(&admin, bob.id).await.unwrap();
     let latest =
         engine.tasks_list(&admin, &TaskQuery::default()).await.unwrap().items.iter().map(|t| t.id).max().unwrap();
-    let t = last_push(&engine, &admin, latest - 1).await;
+    let t = last_push(engine, &admin, latest - 1).await;
     assert_eq!(t.state, TaskState::Failed);
     let log = engine.tasks_log(&admin, t.id, None).await.unwrap();
     assert!(log.iter().any(|l| l.line.contains("host key")), "{log:?}");
-    stop.cancel();
 }

@@ -4,60 +4,21 @@
 //! with the right.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
 use wintermute_api::providers::{ImagePatch, ImportImage, NewProvider, OsType, ProviderPatch};
 use wintermute_api::rights::{ObjectKind, ObjectRight, RightChange};
 use wintermute_api::tasks::TaskState;
-use wintermute_api::users::{NewGroup, NewUser};
+use wintermute_api::users::NewGroup;
 use wintermute_api::ErrorCode;
 use wintermute_cloud_aws::testing::moto;
 use wintermute_core::store::Backend;
-use wintermute_core::testing::TestDatabase;
-use wintermute_core::{Caller, Config, Engine};
-
-async fn login(engine: &Engine, user: &str, pw: &str) -> Caller {
-    let r = engine.login(user, pw, None).await.unwrap();
-    engine.authenticate(&r.token, None).await.unwrap()
-}
-
-async fn wait_task(engine: &Engine, c: &Caller, id: i64) -> wintermute_api::tasks::Task {
-    for _ in 0..300 {
-        let t = engine.tasks_get(c, id).await.unwrap();
-        if t.state.is_finished() {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("task {id} did not finish");
-}
+use wintermute_core::testing::TestCore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_and_images_on_the_ec2_emulator() {
     let Some(moto) = moto().await else { return };
-    let db = TestDatabase::new(Backend::Sqlite).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.database.url = db.url.clone();
-    config.storage.data_dir = dir.path().to_owned();
-    let (engine, first) = Engine::open(config).await.unwrap();
-    let stop = CancellationToken::new();
-    engine.start(stop.clone());
-    let temp = first.unwrap().password;
-    let a = login(&engine, "admin", &temp).await;
-    engine.change_own_password(&a, &temp, "Adm1n-Strong-Pass").await.unwrap();
-    let admin = login(&engine, "admin", "Adm1n-Strong-Pass").await;
-    let ana = engine
-        .users_create(
-            &admin,
-            &NewUser { login: "ana".into(), password: "Temp-Pass-1234".into(), enabled: true, ..Default::default() },
-        )
-        .await
-        .unwrap();
-    let a0 = login(&engine, "ana", "Temp-Pass-1234").await;
-    engine.change_own_password(&a0, "Temp-Pass-1234", "Strong-Pass-9911").await.unwrap();
-    let ana_c = login(&engine, "ana", "Strong-Pass-9911").await;
+    let core = TestCore::start(Backend::Sqlite).await;
+    let (engine, admin) = (&core.engine, core.admin.clone());
+    let (ana, ana_c) = core.user("ana").await;
 
     // --- configure ---
     let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -85,7 +46,7 @@ async fn providers_and_images_on_the_ec2_emulator() {
     // --- synchronize ---
     assert_eq!(engine.providers_sync(&ana_c, p.id).await.unwrap_err().code(), ErrorCode::Forbidden);
     let t = engine.providers_sync(&admin, p.id).await.unwrap();
-    let t = wait_task(&engine, &admin, t.id).await;
+    let t = core.finished_task(&admin, t.id).await;
     assert_eq!(t.state, TaskState::Succeeded, "{}", t.message);
     let p = engine.providers_get(&admin, p.id).await.unwrap();
     assert_eq!(p.status, "synced");
@@ -108,7 +69,7 @@ async fn providers_and_images_on_the_ec2_emulator() {
     let bad = ProviderPatch { allowed_regions: Some(vec!["mars-north-1".into()]), ..Default::default() };
     assert_eq!(engine.providers_update(&admin, p.id, &bad).await.unwrap_err().code(), ErrorCode::InvalidField);
     // a second sync keeps what was allowed
-    let t = wait_task(&engine, &admin, engine.providers_sync(&admin, p.id).await.unwrap().id).await;
+    let t = core.finished_task(&admin, engine.providers_sync(&admin, p.id).await.unwrap().id).await;
     assert_eq!(t.state, TaskState::Succeeded);
     assert!(engine
         .providers_get(&admin, p.id)
@@ -169,16 +130,7 @@ async fn providers_and_images_on_the_ec2_emulator() {
         .unwrap();
     assert!(image.enabled);
     // Another analyst sees it only with the image's view right.
-    let bo = engine
-        .users_create(
-            &admin,
-            &NewUser { login: "bo".into(), password: "Temp-Pass-1234".into(), enabled: true, ..Default::default() },
-        )
-        .await
-        .unwrap();
-    let b0 = login(&engine, "bo", "Temp-Pass-1234").await;
-    engine.change_own_password(&b0, "Temp-Pass-1234", "Bo-Strong-Pass99").await.unwrap();
-    let bo_c = login(&engine, "bo", "Bo-Strong-Pass99").await;
+    let (bo, bo_c) = core.user("bo").await;
     assert!(engine.images_list(&bo_c).await.unwrap().is_empty());
     let g2 = engine
         .groups_create(&admin, &NewGroup { name: "viewers".into(), members: vec![bo.id], ..Default::default() })
@@ -215,12 +167,11 @@ async fn providers_and_images_on_the_ec2_emulator() {
         )
         .await
         .unwrap();
-    let t = wait_task(&engine, &admin, engine.providers_sync(&admin, dead.id).await.unwrap().id).await;
+    let t = core.finished_task(&admin, engine.providers_sync(&admin, dead.id).await.unwrap().id).await;
     assert_eq!(t.state, TaskState::Failed);
     let dead = engine.providers_get(&admin, dead.id).await.unwrap();
     assert_eq!(dead.status, "error");
     assert!(!dead.status_message.is_empty() && !dead.status_message.contains(secret), "{}", dead.status_message);
     engine.providers_delete(&admin, dead.id).await.unwrap();
-    stop.cancel();
     drop(moto);
 }
