@@ -39,12 +39,7 @@ impl Engine {
     /// Opens the database (running migrations), recovers tasks a previous run left behind and, on
     /// the first start, creates the `admin` user with a random temporary password.
     pub async fn open(config: Config) -> CoreResult<(Engine, Option<FirstStart>)> {
-        std::fs::create_dir_all(&config.storage.data_dir).map_err(|e| {
-            CoreError::Unavailable(format!(
-                "cannot create the data directory {}: {e}",
-                config.storage.data_dir.display()
-            ))
-        })?;
+        prepare_data_dir(&config.storage.data_dir)?;
         // The master key first: a key store that is unsafe or unreachable stops the core here.
         let custody = crate::custody::Custody::open(&config)?;
         let store = Store::open(&config.database_url(), config.database.max_connections).await?;
@@ -132,4 +127,21 @@ impl Engine {
     pub async fn close(&self) {
         self.inner.store.close().await;
     }
+}
+
+/// Creates the data directory, readable by the core's user only (an existing one is left as the
+/// administrator set it up).
+fn prepare_data_dir(dir: &std::path::Path) -> CoreResult<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let fail =
+        |e: std::io::Error| CoreError::Unavailable(format!("cannot create the data directory {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
 }

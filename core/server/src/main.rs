@@ -114,8 +114,6 @@ fn load(
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let data_dir = cfg.storage.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
