@@ -6,6 +6,9 @@
 #   at_exit COMMAND...      run COMMAND when the script exits (last registered runs first)
 #   need_apt PKG...         install the Debian packages that are missing (apt-get update once per run);
 #                           installing starts no services (a policy-rc.d refuses them meanwhile)
+#   need_qemu               QEMU (system emulator and qemu-img, same version) and the tools that build
+#                           the local provider's guest image (debootstrap, e2fsprogs; the boot loader,
+#                           EXTLINUX, is installed inside the image, not on the host)
 #   need_cargo              make sure cargo is there (enough to build and run)
 #   need_rust               need_cargo, plus the wasm32 target, clippy and rustfmt (each added only
 #                           if missing)
@@ -80,17 +83,61 @@ need_apt() {
 		"${sudo[@]}" apt-get update -qq
 		_wm_apt_updated=1
 	fi
-	say "installing ${missing[*]}"
+	_wm_apt_install "${sudo[@]}" -- "${missing[@]}"
+}
+
+# _wm_apt_install [SUDO] -- [APT-OPTION...] PKG...: apt-get install with services blocked.
+_wm_apt_install() {
+	local sudo=()
+	while [[ "$1" != -- ]]; do
+		sudo+=("$1")
+		shift
+	done
+	shift
+	say "installing $*"
 	_wm_block_services "${sudo[@]}"
 	local log
 	log="$(mktemp)"
-	if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+	if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >"$log" 2>&1; then
 		cat "$log" >&2
 		rm -f "$log"
-		die "apt-get install ${missing[*]} failed"
+		die "apt-get install $* failed"
 	fi
 	rm -f "$log"
 	_wm_unblock_services
+}
+
+# The local provider runs guests with qemu-system-x86_64 and makes disks with qemu-img (qemu-utils).
+# Both come from the same source package and must have the same version: installing Debian 12's
+# qemu-system-x86 next to a newer backported qemu-utils would remove qemu-utils. So when they
+# differ (or one is missing), both are installed at the version the system emulator has.
+need_qemu() {
+	need_apt debootstrap e2fsprogs
+	local sys utils
+	sys="$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true)"
+	utils="$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)"
+	if _wm_pkg_installed qemu-system-x86 && _wm_pkg_installed qemu-utils && [[ "$sys" == "$utils" ]]; then
+		return 0
+	fi
+	local sudo=()
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null || die "qemu-system-x86 and qemu-utils need installing (as root)"
+		sudo=(sudo)
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if ((_wm_apt_updated == 0)); then
+		say "apt-get update"
+		"${sudo[@]}" apt-get update -qq
+		_wm_apt_updated=1
+	fi
+	local version
+	if _wm_pkg_installed qemu-system-x86; then
+		version="$sys"
+	else
+		version="$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')"
+		[[ -n "$version" && "$version" != "(none)" ]] || die "no installable qemu-system-x86 package"
+	fi
+	_wm_apt_install "${sudo[@]}" -- --allow-downgrades "qemu-system-x86=$version" "qemu-utils=$version"
 }
 
 # The tests run their own servers (sshd, PostgreSQL) on loopback, so installing a package must not
