@@ -73,12 +73,15 @@ pub struct NewProvider {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// AWS: the access key id (required). Unused by local providers.
+    #[serde(default)]
     pub access_key_id: String,
-    /// Write-only: sealed by the core's key custody.
+    /// AWS: write-only, sealed by the core's key custody (required). Unused by local providers.
+    #[serde(default)]
     pub secret_access_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
-    /// Default `us-east-1`.
+    /// Default `us-east-1` (AWS) or `local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_region: Option<String>,
 }

@@ -28,6 +28,9 @@ pub struct Engine {
 
 pub(crate) struct Inner {
     pub custody: crate::custody::Custody,
+    /// Local providers' objects, one per provider (see `Engine::cloud`).
+    pub local_clouds:
+        tokio::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<dyn wintermute_cloud::CloudProvider>>>,
     pub config: Config,
     pub store: Store,
     pub events: EventBus,
@@ -46,7 +49,17 @@ impl Engine {
         let settings = SettingsCache::new();
         let tasks = TaskManager::new(&config);
         let events = EventBus::new(&tasks.replica_id);
-        let engine = Engine { inner: Arc::new(Inner { custody, config, store, events, settings, tasks }) };
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                custody,
+                local_clouds: Default::default(),
+                config,
+                store,
+                events,
+                settings,
+                tasks,
+            }),
+        };
         engine.check_master_key_matches().await?;
         engine.reload_settings().await?;
         engine.recover_tasks().await?;

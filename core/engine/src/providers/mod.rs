@@ -17,6 +17,7 @@ use wintermute_api::providers::{
 use wintermute_api::rights::{ObjectKind, ObjectRight};
 use wintermute_cloud::CloudProvider;
 use wintermute_cloud_aws::{AwsProvider, AwsSettings};
+use wintermute_cloud_local::{LocalProvider, LocalSettings};
 use wintermute_custody::SecretString;
 
 pub use sync::SYNC_PROVIDER;
@@ -138,20 +139,27 @@ impl Engine {
             return Err(CoreError::forbidden("only administrators configure cloud providers"));
         }
         let kind = req.kind.unwrap_or(ProviderKind::Aws);
-        if kind != ProviderKind::Aws {
-            return Err(CoreError::invalid(
-                "kind",
-                format!("{} providers are not available in this version yet", kind.as_str()),
-            ));
-        }
         validate::text("name", &req.name, 64, false)?;
         validate::text("description", &req.description, 500, true)?;
-        check_access_key(&req.access_key_id)?;
-        check_secret(&req.secret_access_key)?;
-        if let Some(u) = &req.endpoint_url {
-            check_endpoint(u)?;
-        }
-        let region = req.default_region.clone().unwrap_or_else(|| "us-east-1".into());
+        let region = match kind {
+            ProviderKind::Aws => {
+                check_access_key(&req.access_key_id)?;
+                check_secret(&req.secret_access_key)?;
+                if let Some(u) = &req.endpoint_url {
+                    check_endpoint(u)?;
+                }
+                req.default_region.clone().unwrap_or_else(|| "us-east-1".into())
+            }
+            ProviderKind::Local => {
+                if !req.access_key_id.is_empty() || !req.secret_access_key.is_empty() || req.endpoint_url.is_some() {
+                    return Err(CoreError::invalid("kind", "a local provider takes no credentials and no endpoint"));
+                }
+                wintermute_cloud_local::REGION.to_owned()
+            }
+            ProviderKind::Openstack => {
+                return Err(CoreError::invalid("kind", "openstack providers are not available in this version yet"));
+            }
+        };
         check_region("default_region", &region)?;
         let now = now_ms();
         let mut tx = self.store().write_tx().await?;
@@ -186,7 +194,9 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
-        self.put_secret("provider", id, SECRET_NAME, req.secret_access_key.as_bytes()).await?;
+        if kind == ProviderKind::Aws {
+            self.put_secret("provider", id, SECRET_NAME, req.secret_access_key.as_bytes()).await?;
+        }
         self.load_provider(id).await
     }
 
@@ -365,6 +375,18 @@ impl Engine {
                     settings = settings.with_endpoint_url(u.clone());
                 }
                 Ok(Arc::new(AwsProvider::new(settings).map_err(cloud_error)?))
+            }
+            ProviderKind::Local => {
+                // One provider object per id: its lock serialises the guests' bookkeeping.
+                let mut cache = self.inner.local_clouds.lock().await;
+                if let Some(c) = cache.get(&provider_id) {
+                    return Ok(c.clone());
+                }
+                let base = self.config().storage.data_dir.join("local").join(provider_id.to_string());
+                let cloud: Arc<dyn CloudProvider> =
+                    Arc::new(LocalProvider::new(LocalSettings::new(base)).map_err(cloud_error)?);
+                cache.insert(provider_id, cloud.clone());
+                Ok(cloud)
             }
             other => Err(CoreError::Unavailable(format!(
                 "{} providers are not available in this version yet",
