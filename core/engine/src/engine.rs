@@ -113,7 +113,7 @@ impl Engine {
         }
         let password = crate::password::generate(20);
         let hash = crate::password::hash(&password).await?;
-        let tz = self.setting_string("WMAIS_DEFAULT_TIMEZONE").await;
+        let tz = self.setting_string("WMAIS_DEFAULT_TIMEZONE");
         let now = crate::time::now_ms();
         let id: (i64,) = sqlx::query_as(
             "INSERT INTO users (login, password_hash, first_name, last_name, email, time_zone, enabled, is_admin, \

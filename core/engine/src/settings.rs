@@ -260,7 +260,7 @@ impl Engine {
         self.setting(name).as_i64().unwrap_or_else(|| def(name).and_then(|d| (d.default)().as_i64()).unwrap_or(0))
     }
 
-    pub async fn setting_string(&self, name: &str) -> String {
+    pub fn setting_string(&self, name: &str) -> String {
         self.setting(name).as_str().unwrap_or_default().to_owned()
     }
 

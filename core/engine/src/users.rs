@@ -99,7 +99,7 @@ impl Engine {
                 validate::time_zone("time_zone", tz)?;
                 tz.clone()
             }
-            None => self.setting_string("WMAIS_DEFAULT_TIMEZONE").await,
+            None => self.setting_string("WMAIS_DEFAULT_TIMEZONE"),
         };
         crate::password::check_strength(&req.password, &req.login)?;
         let hash = crate::password::hash(&req.password).await?;

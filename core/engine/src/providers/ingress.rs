@@ -16,8 +16,8 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 impl Engine {
     /// The range SSH is opened to: `Some("203.0.113.7/32")`, or `None` for everywhere ("dynamic").
     pub async fn ssh_ingress_cidr(&self) -> CoreResult<Option<String>> {
-        let mode = self.setting_string("WMAIS_SG_IP_ADDRESS").await;
-        let prefix = self.setting_string("WMAIS_SG_IP_CIDR").await;
+        let mode = self.setting_string("WMAIS_SG_IP_ADDRESS");
+        let prefix = self.setting_string("WMAIS_SG_IP_CIDR");
         let addr: IpAddr = match mode.as_str() {
             "dynamic" => return Ok(None),
             "static" => self.discover_own_address().await?,
@@ -33,7 +33,7 @@ impl Engine {
     }
 
     async fn discover_own_address(&self) -> CoreResult<IpAddr> {
-        let url = self.setting_string("WMAIS_SG_AUTO_IP_DISCOVER").await;
+        let url = self.setting_string("WMAIS_SG_AUTO_IP_DISCOVER");
         let unavailable = |why: String| {
             CoreError::Unavailable(format!(
                 "cannot discover the core's address through {url} ({why}); set WMAIS_SG_IP_ADDRESS to the address, or to \"dynamic\""
