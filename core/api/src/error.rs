@@ -46,6 +46,8 @@ pub enum ErrorCode {
     HostKeyChanged,
     /// The passphrase does not open this backup (or key).
     WrongPassphrase,
+    /// A usage limit an administrator set (running instances, volume size) would be exceeded.
+    LimitExceeded,
     /// An unexpected failure inside the core; the message says where to look.
     Internal,
 }
@@ -55,7 +57,10 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => 401,
-            ErrorCode::AccountDisabled | ErrorCode::PasswordChangeRequired | ErrorCode::Forbidden => 403,
+            ErrorCode::AccountDisabled
+            | ErrorCode::PasswordChangeRequired
+            | ErrorCode::Forbidden
+            | ErrorCode::LimitExceeded => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::NotCancellable | ErrorCode::HostKeyChanged => 409,
@@ -95,6 +100,7 @@ impl ErrorCode {
             ErrorCode::IntegrityError => "integrity_error",
             ErrorCode::HostKeyChanged => "host_key_changed",
             ErrorCode::WrongPassphrase => "wrong_passphrase",
+            ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::Internal => "internal",
         }
     }

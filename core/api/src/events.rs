@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::instances::{Instance, Volume};
 use crate::tasks::{Task, TaskLogLine};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -12,6 +13,10 @@ pub enum Event {
     Task { task: Task },
     /// A task wrote a log line.
     TaskLog { line: TaskLogLine },
+    /// An instance changed (status, addresses, volumes…); sent to those who may view it.
+    Instance { instance: Box<Instance> },
+    /// A volume changed; sent to those who may view it.
+    Volume { volume: Box<Volume> },
     /// The stream fell behind and skipped this many events; reload what you show.
     Lagged { skipped: u64 },
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod instances;
 pub mod keys;
 pub mod providers;
 pub mod rights;

@@ -78,7 +78,10 @@ impl Exit {
 pub fn for_api_code(code: ErrorCode) -> Exit {
     match code {
         ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => Exit::NotLoggedIn,
-        ErrorCode::Forbidden | ErrorCode::AccountDisabled | ErrorCode::PasswordChangeRequired => Exit::Forbidden,
+        ErrorCode::Forbidden
+        | ErrorCode::AccountDisabled
+        | ErrorCode::PasswordChangeRequired
+        | ErrorCode::LimitExceeded => Exit::Forbidden,
         ErrorCode::NotFound => Exit::NotFound,
         ErrorCode::InvalidField
         | ErrorCode::InvalidBody
@@ -210,6 +213,7 @@ mod tests {
             (ErrorCode::Forbidden, 4),
             (ErrorCode::PasswordChangeRequired, 4),
             (ErrorCode::AccountDisabled, 4),
+            (ErrorCode::LimitExceeded, 4),
             (ErrorCode::NotFound, 5),
             (ErrorCode::InvalidField, 6),
             (ErrorCode::InvalidBody, 6),

@@ -62,6 +62,8 @@ pub enum CoreError {
     )]
     HostKeyChanged { instance_id: i64, expected: String, offered: String },
     #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -98,6 +100,7 @@ impl CoreError {
             CoreError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)) => ErrorCode::ServiceUnavailable,
             CoreError::Store(_) | CoreError::Internal(_) => ErrorCode::Internal,
             CoreError::HostKeyChanged { .. } => ErrorCode::HostKeyChanged,
+            CoreError::LimitExceeded(_) => ErrorCode::LimitExceeded,
             CoreError::Custody(c) => custody_code(c),
         }
     }

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod groups;
+pub mod instances;
 pub mod password;
 pub mod providers;
 pub mod rights;

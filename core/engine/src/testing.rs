@@ -123,6 +123,12 @@ impl TestCore {
         let stop = tokio_util::sync::CancellationToken::new();
         engine.start(stop.clone());
         let admin = replace_temporary(&engine, "admin", &temp).await;
+        // Tests never ask a public service for the core's address: a closed loopback port stands
+        // in until a test points the setting at its own server.
+        engine
+            .settings_set(&admin, "WMAIS_SG_AUTO_IP_DISCOVER", serde_json::json!("http://127.0.0.1:9/"))
+            .await
+            .unwrap_or_else(|e| panic!("setting: {e}"));
         TestCore { engine, admin, db, data_dir, stop }
     }
 

@@ -23,7 +23,7 @@ use wintermute_api::ErrorCode;
 use wintermute_core::{Config, Engine, FirstStart};
 
 use crate::error::HttpError;
-use crate::routes::{auth, events, keys, providers, rights, system, tasks, users};
+use crate::routes::{auth, events, instances, keys, providers, rights, system, tasks, users};
 use crate::state::AppState;
 
 /// The API routes and the OpenAPI document describing exactly them.
@@ -75,6 +75,18 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(providers::search_images))
         .routes(routes!(providers::list_images, providers::import_image))
         .routes(routes!(providers::get_image, providers::update_image, providers::delete_image))
+        .routes(routes!(instances::list, instances::launch))
+        .routes(routes!(instances::batch))
+        .routes(routes!(instances::get, instances::update))
+        .routes(routes!(instances::action))
+        .routes(routes!(instances::list_volumes, instances::create_volume))
+        .routes(routes!(instances::get_volume, instances::update_volume, instances::delete_volume))
+        .routes(routes!(instances::attach_volume))
+        .routes(routes!(instances::detach_volume))
+        .routes(routes!(instances::security_groups, instances::allow_security_groups))
+        .routes(routes!(instances::reconcile))
+        .routes(routes!(instances::user_limits, instances::set_user_limits))
+        .routes(routes!(instances::group_limits, instances::set_group_limits))
         .split_for_parts()
 }
 

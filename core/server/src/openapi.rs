@@ -18,6 +18,8 @@ use utoipa::{Modify, OpenApi};
         (name = "system", description = "Health, audit log, settings, dashboard"),
         (name = "keys", description = "SSH keys, host keys, the master key, backup and restore"),
         (name = "providers", description = "Cloud providers, their regions and instance types, and images"),
+        (name = "instances", description = "Instances: launch, list, control, batch actions"),
+        (name = "volumes", description = "Storage volumes: create, attach, detach, delete"),
     )
 )]
 pub struct ApiDoc;

@@ -194,6 +194,70 @@ async fn every_route_checks_rights() {
     let img = imported(s.call(Method::POST, "/api/v1/images", Some(&admin), Some(import(&amis[1]))).await);
     let doomed_img = imported(s.call(Method::POST, "/api/v1/images", Some(&admin), Some(import(&amis[2]))).await);
 
+    // instances and volumes of `admin`: three running instances, volumes to act on
+    let ok = |r: Resp, want: u16| {
+        assert_eq!(r.status.as_u16(), want, "{:?}", r.body);
+        r.body
+    };
+    ok(
+        s.call(
+            Method::PATCH,
+            &format!("/api/v1/providers/{prov}"),
+            Some(&admin),
+            Some(json!({"allowed_instance_types": ["t3.micro"]})),
+        )
+        .await,
+        200,
+    );
+    ok(
+        s.call(
+            Method::PATCH,
+            &format!("/api/v1/images/{img}"),
+            Some(&admin),
+            Some(json!({"enabled": true, "os_type": "debian"})),
+        )
+        .await,
+        200,
+    );
+    ok(
+        s.call(
+            Method::PUT,
+            "/api/v1/settings/WMAIS_SG_IP_ADDRESS",
+            Some(&admin),
+            Some(json!({"value": "198.51.100.20"})),
+        )
+        .await,
+        200,
+    );
+    let launch_body =
+        |name: &str, count: u32| json!({"name": name, "image_id": img, "instance_type": "t3.micro", "count": count});
+    let launched =
+        ok(s.call(Method::POST, "/api/v1/instances", Some(&admin), Some(launch_body("fleet", 3))).await, 202);
+    let launch_task = launched["task"]["id"].as_i64().unwrap();
+    for _ in 0..300 {
+        let t = s.call(Method::GET, &format!("/api/v1/tasks/{launch_task}"), Some(&admin), None).await.body;
+        if t["state"] == "succeeded" || t["state"] == "failed" {
+            assert_eq!(t["state"], "succeeded", "{t}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fleet: Vec<i64> = launched["instances"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    let (inst_batch, inst_action, inst_target) = (fleet[0], fleet[1], fleet[2]);
+    let zone = ok(s.call(Method::GET, &format!("/api/v1/instances/{inst_target}"), Some(&admin), None).await, 200)
+        ["availability_zone"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let volume_body = |name: &str| json!({"provider_id": prov, "region": "us-east-1", "availability_zone": zone, "name": name, "size_gb": 1});
+    let vol = ok(s.call(Method::POST, "/api/v1/volumes", Some(&admin), Some(volume_body("data"))).await, 201)["id"]
+        .as_i64()
+        .unwrap();
+    let doomed_vol = ok(s.call(Method::POST, "/api/v1/volumes", Some(&admin), Some(volume_body("doomed"))).await, 201)
+        ["id"]
+        .as_i64()
+        .unwrap();
+
     let g = |t: &str| format!("/api/v1{t}");
     let mut cases = vec![
         Case { public: true, ..case(Method::GET, "/api/v1/health", g("/health"), None, None, "", 200) },
@@ -514,6 +578,154 @@ async fn every_route_checks_rights() {
         // The right is checked first; this core is not fresh, so the restore itself is refused
         // (a successful restore is shown by the engine's custody test and the end-to-end tests).
         case(Method::POST, "/api/v1/admin/restore", g("/admin/restore"), None, Some(&changer), &admin, 409),
+        case(Method::GET, "/api/v1/instances", g("/instances"), None, None, &plain, 200),
+        case(
+            Method::POST,
+            "/api/v1/instances",
+            g("/instances"),
+            Some(launch_body("one", 1)),
+            Some(&plain),
+            &admin,
+            202,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/instances/batch",
+            g("/instances/batch"),
+            Some(json!({"action": "reboot", "instance_ids": [inst_batch]})),
+            Some(&plain),
+            &admin,
+            202,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/instances/{id}",
+            g(&format!("/instances/{inst_action}")),
+            None,
+            Some(&plain),
+            &admin,
+            200,
+        ),
+        case(
+            Method::PATCH,
+            "/api/v1/instances/{id}",
+            g(&format!("/instances/{inst_action}")),
+            Some(json!({"description": "changed"})),
+            Some(&plain),
+            &admin,
+            200,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/instances/{id}/actions",
+            g(&format!("/instances/{inst_action}/actions")),
+            Some(json!({"action": "power_off"})),
+            Some(&plain),
+            &admin,
+            202,
+        ),
+        case(Method::GET, "/api/v1/volumes", g("/volumes"), None, None, &plain, 200),
+        case(Method::POST, "/api/v1/volumes", g("/volumes"), Some(volume_body("more")), Some(&plain), &admin, 201),
+        case(Method::GET, "/api/v1/volumes/{id}", g(&format!("/volumes/{vol}")), None, Some(&plain), &admin, 200),
+        case(
+            Method::PATCH,
+            "/api/v1/volumes/{id}",
+            g(&format!("/volumes/{vol}")),
+            Some(json!({"mount_point": "/srv/data"})),
+            Some(&plain),
+            &admin,
+            200,
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/volumes/{id}",
+            g(&format!("/volumes/{doomed_vol}")),
+            None,
+            Some(&plain),
+            &admin,
+            204,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/volumes/{id}/attach",
+            g(&format!("/volumes/{vol}/attach")),
+            Some(json!({"instance_id": inst_target, "device": "/dev/xvdg"})),
+            Some(&plain),
+            &admin,
+            200,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/volumes/{id}/detach",
+            g(&format!("/volumes/{vol}/detach")),
+            None,
+            Some(&plain),
+            &admin,
+            200,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/providers/{id}/security-groups",
+            g(&format!("/providers/{prov}/security-groups?region=us-east-1")),
+            None,
+            Some(&plain),
+            &viewer,
+            200,
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/providers/{id}/security-groups",
+            g(&format!("/providers/{prov}/security-groups")),
+            Some(json!({"region": "us-east-1", "group_ids": []})),
+            Some(&viewer),
+            &admin,
+            200,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/providers/{id}/reconcile",
+            g(&format!("/providers/{prov}/reconcile")),
+            None,
+            Some(&viewer),
+            &admin,
+            202,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/users/{id}/limits",
+            g(&format!("/users/{viewer_id}/limits")),
+            None,
+            Some(&plain),
+            &viewer,
+            200,
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/users/{id}/limits",
+            g(&format!("/users/{viewer_id}/limits")),
+            Some(json!({"max_running_instances": 5})),
+            Some(&viewer),
+            &admin,
+            200,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/groups/{id}/limits",
+            g(&format!("/groups/{team}/limits")),
+            None,
+            Some(&plain),
+            &viewer,
+            200,
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/groups/{id}/limits",
+            g(&format!("/groups/{team}/limits")),
+            Some(json!({"max_volume_gb": 100})),
+            Some(&viewer),
+            &admin,
+            200,
+        ),
     ];
 
     // Coverage: every documented route has a case (the WebSocket is tested below).

@@ -47,6 +47,9 @@ pub const BACKUP_TABLES: &[(&str, bool)] = &[
     ("provider_regions", false),
     ("provider_instance_types", false),
     ("images", true),
+    ("core_meta", false),
+    ("provider_security_groups", false),
+    ("usage_limits", false),
 ];
 
 const FORMAT: &str = "wintermute-backup";

@@ -243,6 +243,12 @@ pub(crate) async fn run_workers(engine: Engine, shutdown: CancellationToken) {
                 if let Err(e) = engine.reload_settings().await {
                     tracing::warn!("settings reload failed: {e}");
                 }
+                if let Err(e) = engine.enforce_lifetimes().await {
+                    tracing::warn!("could not power off instances past their lifetime: {e}");
+                }
+                if let Err(e) = engine.schedule_reconciles().await {
+                    tracing::warn!("could not schedule reconciles: {e}");
+                }
             }
             _ = daily.tick() => {
                 if let Err(e) = engine.schedule_daily().await {

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 use wintermute_api::events::Event;
+use wintermute_api::rights::{ObjectKind, ObjectRight};
 use wintermute_api::ApiError;
 use wintermute_core::{Caller, Engine};
 
@@ -33,6 +34,8 @@ fn visible(c: &Caller, e: &Event, owners: &mut std::collections::HashMap<i64, bo
         // Log lines follow their task's event, which always comes first (at creation).
         Event::TaskLog { line } => owners.get(&line.task_id).copied().unwrap_or(false),
         Event::Lagged { .. } => true,
+        // Checked against the object's rights in `stream`.
+        Event::Instance { .. } | Event::Volume { .. } => false,
     }
 }
 
@@ -49,7 +52,14 @@ async fn stream(engine: Engine, caller: Caller, mut socket: WebSocket) {
                     Err(RecvError::Closed) => break,
                 };
                 if !visible(&caller, &ev, &mut owners) {
-                    if let Event::TaskLog { line } = ev.as_ref() {
+                    let object = match ev.as_ref() {
+                        Event::Instance { instance } => Some((ObjectKind::Instance, instance.id)),
+                        Event::Volume { volume } => Some((ObjectKind::Volume, volume.id)),
+                        _ => None,
+                    };
+                    if let Some((kind, id)) = object {
+                        if engine.require_right(&caller, kind, id, ObjectRight::View).await.is_err() { continue; }
+                    } else if let Event::TaskLog { line } = ev.as_ref() {
                         // A task created before this stream opened: look its owner up once.
                         if owners.contains_key(&line.task_id) { continue; }
                         let ok = engine.tasks_get(&caller, line.task_id).await.is_ok();

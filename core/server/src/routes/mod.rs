@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod events;
+pub mod instances;
 pub mod keys;
 pub mod providers;
 pub mod rights;
