@@ -17,6 +17,8 @@ use crate::tasks::{DebugTaskRequest, MaintenanceRequest, Task, TaskLogLine};
 use crate::users::{Group, GroupPatch, NewGroup, NewUser, PermissionSet, User, UserPatch};
 use crate::{Health, Page};
 
+mod cloud;
+
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{admin, audit, auth, groups, keys, rights, settings, tasks, tokens, users};
+use crate::commands::{admin, audit, auth, groups, instances, keys, providers, rights, settings, tasks, tokens, users};
 use crate::exit::{Exit, EXIT_CODES_HELP};
 use crate::session::App;
 
@@ -71,6 +71,16 @@ enum Command {
     /// Host keys pinned for instances: show, accept a changed one
     #[command(subcommand)]
     HostKey(keys::HostKeyCmd),
+    /// Cloud providers: configure, synchronize, allow regions and types, reconcile
+    Providers(providers::ProvidersArgs),
+    /// Images: search a provider's registry, import, describe and enable
+    Images(providers::ImagesArgs),
+    /// Instances: launch, list, power off/on, reboot, terminate
+    Instances(instances::InstancesArgs),
+    /// Storage volumes: create, attach, detach, delete
+    Volumes(instances::VolumesArgs),
+    /// Usage limits of users and groups, and what they use
+    Limits(instances::LimitsArgs),
     /// Administration of the core
     #[command(subcommand)]
     Admin(admin::AdminCmd),
@@ -92,6 +102,11 @@ async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Tokens(a) => tokens::run(app, a).await,
         Command::SshKey(a) => keys::ssh_key(app, a).await,
         Command::HostKey(c) => keys::host_key(app, c).await,
+        Command::Providers(a) => providers::run(app, a).await,
+        Command::Images(a) => providers::images(app, a).await,
+        Command::Instances(a) => instances::run(app, a).await,
+        Command::Volumes(a) => instances::volumes(app, a).await,
+        Command::Limits(a) => instances::limits(app, a).await,
         Command::Admin(c) => admin::run(app, c).await,
     }
 }
