@@ -9,6 +9,7 @@
 //! * SDK errors become [`wintermute_cloud::CloudError`]s sorted by what the caller can do
 //!   (see `error.rs` for the code table).
 
+mod addresses;
 mod catalogue;
 mod client;
 mod convert;

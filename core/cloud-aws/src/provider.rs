@@ -4,13 +4,13 @@ use std::fmt;
 
 use async_trait::async_trait;
 use wintermute_cloud::{
-    AccountInfo, CallPolicy, CloudError, CloudProvider, ImageInfo, ImageQuery, InstanceInfo, InstanceSpec,
+    AccountInfo, AddressInfo, CallPolicy, CloudError, CloudProvider, ImageInfo, ImageQuery, InstanceInfo, InstanceSpec,
     InstanceStateChange, InstanceTypeInfo, KeyPairInfo, Operation, Region, SecurityGroupInfo, Tags, VolumeAttachment,
     VolumeInfo, VolumeSpec,
 };
 
 use crate::client::{Clients, Ec2};
-use crate::{catalogue, images, instances, key_pairs, security_groups, volumes, AwsSettings};
+use crate::{addresses, catalogue, images, instances, key_pairs, security_groups, volumes, AwsSettings};
 
 /// AWS EC2 through the official SDK, with static credentials.
 ///
@@ -193,6 +193,36 @@ impl CloudProvider for AwsProvider {
     async fn volumes_by_tag(&self, region: &str, key: &str, value: &str) -> Result<Vec<VolumeInfo>, CloudError> {
         let ec2 = self.ec2(region)?;
         self.policy.run(Operation::VolumesByTag, || volumes::by_tag(&ec2, key, value)).await
+    }
+
+    async fn allocate_address(&self, region: &str, tags: &Tags) -> Result<AddressInfo, CloudError> {
+        let ec2 = self.ec2(region)?;
+        self.policy.run(Operation::AllocateAddress, || addresses::allocate(&ec2, tags)).await
+    }
+
+    async fn associate_address(
+        &self,
+        region: &str,
+        allocation_id: &str,
+        instance_id: &str,
+    ) -> Result<AddressInfo, CloudError> {
+        let ec2 = self.ec2(region)?;
+        self.policy.run(Operation::AssociateAddress, || addresses::associate(&ec2, allocation_id, instance_id)).await
+    }
+
+    async fn disassociate_address(&self, region: &str, allocation_id: &str) -> Result<(), CloudError> {
+        let ec2 = self.ec2(region)?;
+        self.policy.run(Operation::DisassociateAddress, || addresses::disassociate(&ec2, allocation_id)).await
+    }
+
+    async fn release_address(&self, region: &str, allocation_id: &str) -> Result<(), CloudError> {
+        let ec2 = self.ec2(region)?;
+        self.policy.run(Operation::ReleaseAddress, || addresses::release(&ec2, allocation_id)).await
+    }
+
+    async fn addresses_by_tag(&self, region: &str, key: &str, value: &str) -> Result<Vec<AddressInfo>, CloudError> {
+        let ec2 = self.ec2(region)?;
+        self.policy.run(Operation::AddressesByTag, || addresses::by_tag(&ec2, key, value)).await
     }
 }
 

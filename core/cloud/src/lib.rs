@@ -7,6 +7,7 @@
 //! and the timeout/retry rules every call follows ([`retry`]).
 
 pub mod access;
+pub mod address;
 pub mod catalogue;
 pub mod cidr;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod tags;
 pub mod volume;
 
 pub use access::{KeyPairInfo, SecurityGroupInfo};
+pub use address::AddressInfo;
 pub use catalogue::{AccountInfo, InstanceTypeInfo, Region};
 pub use cidr::{Cidr, ANYWHERE_V4};
 pub use error::CloudError;

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    AccountInfo, CloudError, ImageInfo, ImageQuery, InstanceInfo, InstanceSpec, InstanceStateChange, InstanceTypeInfo,
-    KeyPairInfo, Region, SecurityGroupInfo, Tags, VolumeAttachment, VolumeInfo, VolumeSpec,
+    AccountInfo, AddressInfo, CloudError, ImageInfo, ImageQuery, InstanceInfo, InstanceSpec, InstanceStateChange,
+    InstanceTypeInfo, KeyPairInfo, Region, SecurityGroupInfo, Tags, VolumeAttachment, VolumeInfo, VolumeSpec,
 };
 
 /// Everything the core asks of a cloud. One implementation per cloud (AWS, OpenStack, the local
@@ -110,4 +110,40 @@ pub trait CloudProvider: Send + Sync {
 
     /// Every volume with the tag `key` = `value`.
     async fn volumes_by_tag(&self, region: &str, key: &str, value: &str) -> Result<Vec<VolumeInfo>, CloudError>;
+
+    /// Allocates a public address that outlives instances (an Elastic IP, a floating IP).
+    /// Clouds without such addresses refuse with [`CloudError::InvalidRequest`].
+    async fn allocate_address(&self, region: &str, tags: &Tags) -> Result<AddressInfo, CloudError> {
+        let _ = (region, tags);
+        Err(CloudError::InvalidRequest("this cloud has no public addresses to allocate".into()))
+    }
+
+    /// Points an allocated address at an instance (moving it from another one if needed).
+    async fn associate_address(
+        &self,
+        region: &str,
+        allocation_id: &str,
+        instance_id: &str,
+    ) -> Result<AddressInfo, CloudError> {
+        let _ = (region, instance_id);
+        Err(CloudError::not_found("address", allocation_id))
+    }
+
+    /// Unhooks an address from its instance; an address pointing nowhere is success.
+    async fn disassociate_address(&self, region: &str, allocation_id: &str) -> Result<(), CloudError> {
+        let _ = region;
+        Err(CloudError::not_found("address", allocation_id))
+    }
+
+    /// Gives an address back; releasing one that does not exist is success.
+    async fn release_address(&self, region: &str, allocation_id: &str) -> Result<(), CloudError> {
+        let _ = (region, allocation_id);
+        Ok(())
+    }
+
+    /// Every address with the tag `key` = `value`.
+    async fn addresses_by_tag(&self, region: &str, key: &str, value: &str) -> Result<Vec<AddressInfo>, CloudError> {
+        let _ = (region, key, value);
+        Ok(Vec::new())
+    }
 }

@@ -64,11 +64,16 @@ pub enum Operation {
     DeleteVolume,
     DescribeVolumes,
     VolumesByTag,
+    AllocateAddress,
+    AssociateAddress,
+    DisassociateAddress,
+    ReleaseAddress,
+    AddressesByTag,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 21] = [
+    pub const ALL: [Operation; 26] = [
         Self::CheckCredentials,
         Self::Regions,
         Self::InstanceTypes,
@@ -90,6 +95,11 @@ impl Operation {
         Self::DeleteVolume,
         Self::DescribeVolumes,
         Self::VolumesByTag,
+        Self::AllocateAddress,
+        Self::AssociateAddress,
+        Self::DisassociateAddress,
+        Self::ReleaseAddress,
+        Self::AddressesByTag,
     ];
 
     /// The trait method's name.
@@ -116,6 +126,11 @@ impl Operation {
             Self::DeleteVolume => "delete_volume",
             Self::DescribeVolumes => "describe_volumes",
             Self::VolumesByTag => "volumes_by_tag",
+            Self::AllocateAddress => "allocate_address",
+            Self::AssociateAddress => "associate_address",
+            Self::DisassociateAddress => "disassociate_address",
+            Self::ReleaseAddress => "release_address",
+            Self::AddressesByTag => "addresses_by_tag",
         }
     }
 
@@ -130,19 +145,24 @@ impl Operation {
             | Self::DescribeInstances
             | Self::InstancesByTag
             | Self::DescribeVolumes
-            | Self::VolumesByTag => CallKind::Read,
+            | Self::VolumesByTag
+            | Self::AddressesByTag => CallKind::Read,
             Self::ImportKeyPair
             | Self::DeleteKeyPair
             | Self::EnsureSecurityGroup
             | Self::StartInstances
             | Self::StopInstances
             | Self::TerminateInstances
-            | Self::DeleteVolume => CallKind::Idempotent,
+            | Self::DeleteVolume
+            | Self::AssociateAddress
+            | Self::DisassociateAddress
+            | Self::ReleaseAddress => CallKind::Idempotent,
             Self::RunInstances
             | Self::CreateVolume
             | Self::AttachVolume
             | Self::DetachVolume
-            | Self::RebootInstances => CallKind::Mutating,
+            | Self::RebootInstances
+            | Self::AllocateAddress => CallKind::Mutating,
         }
     }
 }
