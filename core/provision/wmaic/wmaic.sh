@@ -130,11 +130,12 @@ _wmaic_ports() {
     done
 }
 
-# _wmaic_escapes TEXT [SLASH]: TEXT with the format characters of wmaic_get_instances replaced:
-# '\s' by a space, '\n' by a newline, '\t' by a tab, '\\' by one backslash; with SLASH=1 also the
-# forms '/s', '/n' and '/t' (the manual documents both for the separator).
+# _wmaic_escapes VAR TEXT [SLASH]: sets VAR to TEXT with the format characters of
+# wmaic_get_instances replaced: '\s' by a space, '\n' by a newline, '\t' by a tab, '\\' by one
+# backslash; with SLASH=1 also the forms '/s', '/n' and '/t' (the manual documents both for the
+# separator). (A variable, not output: $(...) would drop a trailing newline.)
 _wmaic_escapes() {
-    local text=$1 slash=${2:-0} out="" pair
+    local text=$2 slash=${3:-0} out="" pair
     while [[ -n $text ]]; do
         pair=${text:0:2}
         case $pair in
@@ -159,7 +160,7 @@ _wmaic_escapes() {
         esac
         text=${text:2}
     done
-    printf '%s' "$out"
+    printf -v "$1" '%s' "$out"
 }
 
 # _wmaic_need_root FUNCTION: returns 1, with a message, unless running as root.
@@ -780,9 +781,9 @@ wmaic_get_instances() {
         case $opt in
         i) include_self=1 ;;
         t) tags=$OPTARG ;;
-        s) sep=$(_wmaic_escapes "$OPTARG" 1) ;;
-        p) prefix=$(_wmaic_escapes "$OPTARG") ;;
-        x) postfix=$(_wmaic_escapes "$OPTARG") ;;
+        s) _wmaic_escapes sep "$OPTARG" 1 ;;
+        p) _wmaic_escapes prefix "$OPTARG" ;;
+        x) _wmaic_escapes postfix "$OPTARG" ;;
         :) _wmaic_usage wmaic_get_instances "-$OPTARG needs a value" || return ;;
         *) _wmaic_usage wmaic_get_instances "unknown option -$OPTARG" || return ;;
         esac
