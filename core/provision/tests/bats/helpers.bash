@@ -107,11 +107,13 @@ script() {
 # (/etc/profile.d, /etc/my.cnf.d, /mnt, /tmp, /usr/local/wmaic) moved into $ROOT; prints its path.
 manual_script() {
     local path="$BATS_TEST_TMPDIR/$1"
-    sed -e "s#/etc/profile.d/wmaic.sh#$ROOT/etc/profile.d/wmaic.sh#g" \
-        -e "s#/etc/my.cnf.d/#$ROOT/etc/my.cnf.d/#g" \
-        -e "s#/mnt/#$ROOT/mnt/#g" \
-        -e "s#/tmp/#$ROOT/tmp/#g" \
-        -e "s#/usr/local/wmaic/#$ROOT/usr/local/wmaic/#g" \
+    # (Through a mark, so that $ROOT, itself in /tmp, is not moved again.)
+    sed -e "s#/etc/profile.d/wmaic.sh#@ROOT@/etc/profile.d/wmaic.sh#g" \
+        -e "s#/etc/my.cnf.d/#@ROOT@/etc/my.cnf.d/#g" \
+        -e "s#/mnt/#@ROOT@/mnt/#g" \
+        -e "s#/tmp/#@ROOT@/tmp/#g" \
+        -e "s#/usr/local/wmaic/#@ROOT@/usr/local/wmaic/#g" \
+        -e "s#@ROOT@#$ROOT#g" \
         "$FIXTURES/$1" >"$path"
     chmod +x "$path"
     printf '%s' "$path"
