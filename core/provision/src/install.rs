@@ -66,8 +66,10 @@ impl Privilege {
 /// again, applies the firewall cloak again (new members let in, gone ones out) and runs every
 /// script registered with `wmaic_register_for_swarm_updates` with
 /// `WMAIC_STAGE=swarm-update-action`. Their output is the command's; it fails if one failed.
+///
+/// Like every command here, it works inside `WMAIC_PREFIX` when that is set (for tests).
 pub fn swarm_update_command(privilege: Privilege) -> String {
-    privilege.wrap(&format!(". {LIBRARY_PATH} && _wmaic_core_swarm_update"))
+    privilege.wrap(&format!(". \"${{WMAIC_PREFIX:-}}{LIBRARY_PATH}\" && _wmaic_core_swarm_update"))
 }
 
 /// Writes the swarm's shared secret, read as one line from stdin, to [`SWARM_ID_PATH`] (0600):
@@ -75,8 +77,8 @@ pub fn swarm_update_command(privilege: Privilege) -> String {
 /// the core writes elsewhere.
 pub fn swarm_id_command(privilege: Privilege) -> String {
     privilege.wrap(&format!(
-        "set -eu; umask 022; mkdir -p {SWARM_DIR}; umask 077; IFS= read -r id; \
-         printf '%s\\n' \"$id\" >|{SWARM_ID_PATH}.tmp; mv -f {SWARM_ID_PATH}.tmp {SWARM_ID_PATH}"
+        "set -eu; root=${{WMAIC_PREFIX:-}}; umask 022; mkdir -p \"$root{SWARM_DIR}\"; umask 077; IFS= read -r id; \
+         printf '%s\\n' \"$id\" >|\"$root{SWARM_ID_PATH}.tmp\"; mv -f \"$root{SWARM_ID_PATH}.tmp\" \"$root{SWARM_ID_PATH}\""
     ))
 }
 
@@ -172,7 +174,7 @@ take() {
         for (i, file) in self.files.iter().enumerate() {
             s.push_str(&format!("take {} {:04o} {} {i}\n", file.path, file.mode, file.content.len()));
         }
-        s.push_str(&format!("bash -n \"$new_0\" || {{ echo 'wmaic install: the library does not parse' >&2; exit 1; }}\n"));
+        s.push_str("bash -n \"$new_0\" || { echo 'wmaic install: the library does not parse' >&2; exit 1; }\n");
         for (i, file) in self.files.iter().enumerate() {
             s.push_str(&format!("mv -f \"$new_{i}\" \"$root{}\"\n", file.path));
         }

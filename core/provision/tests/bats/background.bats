@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # wmaic_run_in_background (manual 8.2.15).
 
+# shellcheck disable=SC2016,SC2154 # code in single quotes runs in the library's shell; bats' run sets $stderr
 load helpers
 
 setup() {
@@ -38,7 +39,8 @@ teardown() {
     # The hang-up of the SSH session.
     kill -HUP -- "-$SESSION"
     sleep 0.5
-    ! kill -0 "$SESSION" 2>/dev/null
+    run kill -0 "$SESSION"
+    [ "$status" -ne 0 ]
     kill -0 "$(cat "$D/pid")"
     touch "$D/go"
     wait_for_file "$D/finished"

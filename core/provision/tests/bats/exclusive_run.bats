@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # wmaic_exclusive_run and wmaic_release_exclusive_run (manual 8.2.3, 8.2.4).
 
+# shellcheck disable=SC2016,SC2154 # code in single quotes runs in the library's shell; bats' run sets $stderr
 load helpers
 
 setup() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # eXit (manual 8.2.1).
 
+# shellcheck disable=SC2016,SC2154 # code in single quotes runs in the library's shell; bats' run sets $stderr
 load helpers
 
 setup() {

@@ -3,6 +3,7 @@
 # real connections: the "instance" is a network namespace (10.200.0.1) and its peers are another
 # namespace holding two addresses (10.200.0.2 and 10.200.0.3).
 
+# shellcheck disable=SC2016,SC2154 # code in single quotes runs in the library's shell; bats' run sets $stderr
 load helpers
 
 setup() {
@@ -43,18 +44,10 @@ on_instance() {
     ip netns exec "$INST" bash -c 'source "$ROOT/etc/profile.d/wmaic.sh" || exit 99; '"$1"
 }
 
-# reach SOURCE PORT: whether SOURCE (10.200.0.2 or .3) can connect to the instance's PORT.
-reach() {
-    ip netns exec "$PEER" python3 "$FIXTURES/connect.py" "$1" 10.200.0.1 "$2"
-}
-
-# open_ports SOURCE: the ports of 22 2222 8080 9000 9001 SOURCE can connect to.
+# open_ports SOURCE: which of the instance's ports 22 2222 8080 9000 9001 SOURCE (10.200.0.2 or
+# .3) can connect to.
 open_ports() {
-    local port out=""
-    for port in 22 2222 8080 9000 9001; do
-        reach "$1" "$port" && out+="$port "
-    done
-    printf '%s' "${out% }"
+    ip netns exec "$PEER" python3 "$FIXTURES/connect.py" "$1" 10.200.0.1 22 2222 8080 9000 9001 || true
 }
 
 @test "the cloak lets in SSH, loopback and answers to outgoing connections, and drops the rest" {
@@ -63,8 +56,8 @@ open_ports() {
     [ "$status" -eq 0 ]
     assert_eq "$(open_ports 10.200.0.2)" "22"
     # Loopback, and the instance's own connections out.
-    ip netns exec "$INST" python3 "$FIXTURES/connect.py" 127.0.0.1 127.0.0.1 8080
-    ip netns exec "$INST" python3 "$FIXTURES/connect.py" 10.200.0.1 10.200.0.2 7000
+    ip netns exec "$INST" python3 "$FIXTURES/connect.py" 127.0.0.1 127.0.0.1 8080 >/dev/null
+    ip netns exec "$INST" python3 "$FIXTURES/connect.py" 10.200.0.1 10.200.0.2 7000 >/dev/null
     # The same for IPv6.
     run ip netns exec "$INST" ip6tables -S WMAIC_CLOAK
     [[ $output == *"-A WMAIC_CLOAK -p tcp -m tcp --dport 22 -j ACCEPT"*"-A WMAIC_CLOAK -j DROP"* ]]

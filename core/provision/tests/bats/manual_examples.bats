@@ -4,6 +4,7 @@
 # swarm's nginx reverse proxy). Their absolute paths are moved into the test's root folder;
 # package managers, services and docker are stand-ins that record how they were called.
 
+# shellcheck disable=SC2016,SC2154 # code in single quotes runs in the library's shell; bats' run sets $stderr
 load helpers
 
 setup() {

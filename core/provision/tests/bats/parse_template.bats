@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # wmaic_parse_template (manual 8.2.2).
 
+# shellcheck disable=SC2016,SC2154 # code in single quotes runs in the library's shell; bats' run sets $stderr
 load helpers
 
 setup() {

@@ -4,6 +4,7 @@
 # wmaic_get_current_stage (manual 8.2.5, 8.2.6, 8.2.10-8.2.14), and the swarm update the core
 # runs.
 
+# shellcheck disable=SC2016,SC2154 # code in single quotes runs in the library's shell; bats' run sets $stderr
 load helpers
 
 setup() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The variables of the manual's appendix 8.1, and how the library behaves when it is loaded.
 
+# shellcheck disable=SC2016,SC2154 # code in single quotes runs in the library's shell; bats' run sets $stderr
 load helpers
 
 setup() {

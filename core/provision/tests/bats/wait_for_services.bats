@@ -2,6 +2,7 @@
 # wmaic_wait_for_services (manual 8.2.7): real TCP connections to listeners on loopback
 # addresses (127.0.0.0/8 is all loopback on Linux, so members can have addresses of their own).
 
+# shellcheck disable=SC2016,SC2154 # code in single quotes runs in the library's shell; bats' run sets $stderr
 load helpers
 
 setup() {
