@@ -175,6 +175,9 @@ pub struct LaunchRequest {
     pub swarm: Option<String>,
     #[serde(default)]
     pub storage: LaunchStorage,
+    /// The "Setup" tab: updates, packages, services, a user; provisioning on or off.
+    #[serde(default)]
+    pub setup: crate::setup::Setup,
 }
 
 /// The answer to a launch: the task doing it and the instances it makes.
@@ -273,11 +276,18 @@ pub enum InstanceAction {
     PowerOn,
     Reboot,
     Terminate,
+    /// Open and mount the encrypted volumes again (they stay locked after a reboot).
+    MountStorage,
 }
 
 impl InstanceAction {
-    pub const ALL: [InstanceAction; 4] =
-        [InstanceAction::PowerOff, InstanceAction::PowerOn, InstanceAction::Reboot, InstanceAction::Terminate];
+    pub const ALL: [InstanceAction; 5] = [
+        InstanceAction::PowerOff,
+        InstanceAction::PowerOn,
+        InstanceAction::Reboot,
+        InstanceAction::Terminate,
+        InstanceAction::MountStorage,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -285,6 +295,7 @@ impl InstanceAction {
             InstanceAction::PowerOn => "power_on",
             InstanceAction::Reboot => "reboot",
             InstanceAction::Terminate => "terminate",
+            InstanceAction::MountStorage => "mount_storage",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod providers;
 pub mod rights;
 pub mod settings;
+pub mod setup;
 pub mod tags;
 pub mod tasks;
 pub mod users;

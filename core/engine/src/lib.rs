@@ -16,6 +16,7 @@ pub mod groups;
 pub mod instances;
 pub mod password;
 pub mod providers;
+mod provisioning;
 pub mod rights;
 pub mod settings;
 pub mod store;

@@ -14,6 +14,7 @@ use wintermute_api::instances::{
 };
 use wintermute_api::providers::{ImagePatch, ImportImage, NewProvider, OsType, ProviderPatch};
 use wintermute_api::rights::{ObjectKind, ObjectRight, RightChange};
+use wintermute_api::setup::Setup;
 use wintermute_api::tasks::TaskState;
 use wintermute_api::users::NewGroup;
 use wintermute_api::ErrorCode;
@@ -52,6 +53,8 @@ fn launch_req(image_id: i64) -> LaunchRequest {
         security_groups: vec![],
         swarm: None,
         storage: LaunchStorage::None,
+        // The emulator's addresses are invented: the core must not connect to them.
+        setup: Setup { provision: false, ..Setup::default() },
     }
 }
 

@@ -229,8 +229,7 @@ async fn every_route_checks_rights() {
         .await,
         200,
     );
-    let launch_body =
-        |name: &str, count: u32| json!({"name": name, "image_id": img, "instance_type": "t3.micro", "count": count});
+    let launch_body = |name: &str, count: u32| json!({"name": name, "image_id": img, "instance_type": "t3.micro", "count": count, "setup": {"provision": false}});
     let launched =
         ok(s.call(Method::POST, "/api/v1/instances", Some(&admin), Some(launch_body("fleet", 3))).await, 202);
     let launch_task = launched["task"]["id"].as_i64().unwrap();

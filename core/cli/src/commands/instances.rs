@@ -7,6 +7,8 @@ use wintermute_api::instances::{
     NewStorage, NewVolume, Volume, VolumePatch, VolumeType,
 };
 
+use wintermute_api::setup::{Setup, SetupUser};
+
 use super::providers::{provider_by, task_started};
 use crate::exit::CliError;
 use crate::output;
@@ -42,6 +44,8 @@ pub enum InstancesCmd {
     Reboot(Targets),
     /// Terminate instances for good (their volumes are detached and kept)
     Terminate(Targets),
+    /// Open and mount the encrypted storage again (after a reboot it stays locked)
+    MountStorage(Targets),
     /// Rename an instance or change its description
     Edit {
         instance: String,
@@ -94,6 +98,27 @@ pub struct LaunchArgs {
     /// Return at once instead of following the launch
     #[arg(long)]
     pub no_follow: bool,
+    /// Do not configure the instances (a bare instance: no updates, packages, library)
+    #[arg(long)]
+    pub no_provision: bool,
+    /// Install the system updates
+    #[arg(long)]
+    pub update: bool,
+    /// With --update: reboot when a new kernel was installed
+    #[arg(long, requires = "update")]
+    pub reboot: bool,
+    /// Packages: "screen, mc, cups:uninstall, Development Tools:group"
+    #[arg(long, default_value = "")]
+    pub packages: String,
+    /// Services: "sshd:start, cupsd:stop"
+    #[arg(long, default_value = "")]
+    pub services: String,
+    /// Create this user (or set its password) inside the instances; the password is asked for,
+    /// or read with --user-password-stdin
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long, requires = "user")]
+    pub user_password_stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -131,7 +156,27 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
                 device,
                 reuse_volume,
                 no_follow,
+                no_provision,
+                update,
+                reboot,
+                packages,
+                services,
+                user,
+                user_password_stdin,
             } = *a;
+            let user = match user {
+                Some(name) => {
+                    let password = crate::input::password(
+                        user_password_stdin,
+                        &format!("Password for {name} on the instances: "),
+                        "password",
+                        "--user-password-stdin",
+                    )?;
+                    Some(SetupUser { name, password })
+                }
+                None => None,
+            };
+            let setup = Setup { provision: !no_provision, update, reboot, packages, services, user };
             let storage = match (volume_gb, reuse_volume) {
                 (Some(size_gb), _) => LaunchStorage::New(NewStorage {
                     size_gb,
@@ -154,6 +199,7 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
                 security_groups,
                 swarm,
                 storage,
+                setup,
             };
             let launch = s.client.launch(&req).await?;
             if !s.json {
@@ -166,6 +212,7 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
         InstancesCmd::PowerOn(t) => act(&s, t, InstanceAction::PowerOn).await,
         InstancesCmd::Reboot(t) => act(&s, t, InstanceAction::Reboot).await,
         InstancesCmd::Terminate(t) => act(&s, t, InstanceAction::Terminate).await,
+        InstancesCmd::MountStorage(t) => act(&s, t, InstanceAction::MountStorage).await,
         InstancesCmd::Edit { instance, name, description } => {
             let i = instance_by(&s, &instance).await?;
             let i = s.client.update_instance(i.id, &InstancePatch { name, description }).await?;

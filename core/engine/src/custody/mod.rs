@@ -250,4 +250,17 @@ impl Engine {
             None => Ok(None),
         }
     }
+
+    /// Forgets a named secret of an object (nothing to do when there is none).
+    pub async fn delete_secret(&self, owner_kind: &str, owner_id: i64, name: &str) -> CoreResult<()> {
+        let mut tx = self.store().write_tx().await?;
+        sqlx::query("DELETE FROM secrets WHERE owner_kind = $1 AND owner_id = $2 AND name = $3")
+            .bind(owner_kind)
+            .bind(owner_id)
+            .bind(name)
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

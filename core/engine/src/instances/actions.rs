@@ -75,6 +75,7 @@ fn transition(action: InstanceAction, from: InstanceStatus) -> Option<InstanceSt
         (InstanceAction::Terminate, s) if s != S::Terminated && s != S::Terminating && s != S::Creating => {
             Some(S::Terminating)
         }
+        (InstanceAction::MountStorage, S::Running | S::Failed) => Some(S::Mounting),
         _ => None,
     }
 }
@@ -167,6 +168,7 @@ impl Engine {
             InstanceAction::PowerOn => "Power on",
             InstanceAction::Reboot => "Reboot",
             InstanceAction::Terminate => "Terminate",
+            InstanceAction::MountStorage => "Mount the storage of",
         };
         let title = if ids.len() == 1 {
             let name = self.load_instance(ids[0]).await.map(|i| i.name).unwrap_or_default();
@@ -279,6 +281,11 @@ impl Engine {
                 for ((id, _, _), info) in members.iter().zip(&infos) {
                     self.record_instance_info(*id, info).await?;
                     self.set_instance_status(*id, InstanceStatus::Running, "").await?;
+                }
+            }
+            InstanceAction::MountStorage => {
+                for (id, _, _) in members {
+                    self.remount_storage(ctx, *id).await?;
                 }
             }
             InstanceAction::Terminate => {

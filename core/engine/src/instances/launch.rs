@@ -13,6 +13,7 @@ use wintermute_api::instances::{
     DEFAULT_MOUNT_POINT, MAX_VOLUME_GB,
 };
 use wintermute_api::rights::{ObjectKind, ObjectRight};
+use wintermute_api::setup::{check_user_name, parse_packages, parse_services, Setup};
 use wintermute_api::tags::parse_tag_spec;
 use wintermute_cloud::instance::MAX_INSTANCES_PER_LAUNCH;
 use wintermute_cloud::{CloudProvider, InstanceSpec, InstanceState, ObjectRef, Tags};
@@ -44,7 +45,13 @@ struct LaunchParams {
     volumes: Vec<Option<i64>>,
     new_volumes: bool,
     extra_security_groups: Vec<String>,
+    /// The setup, without the user's password (sealed apart, see `SETUP_PASSWORD`).
+    #[serde(default)]
+    setup: Setup,
 }
+
+/// Name of the sealed secret holding a launch's setup password (owner: its first instance).
+const SETUP_PASSWORD: &str = "setup_password";
 
 struct Launcher;
 
@@ -156,6 +163,31 @@ impl Engine {
         let tags = parse_tag_spec(&req.tags, count).map_err(|e| CoreError::invalid("tags", e.to_string()))?;
         if let Some(s) = &req.swarm {
             check_swarm(s)?;
+        }
+        parse_packages(&req.setup.packages).map_err(|e| CoreError::invalid("setup.packages", e.to_string()))?;
+        parse_services(&req.setup.services).map_err(|e| CoreError::invalid("setup.services", e.to_string()))?;
+        if let Some(u) = &req.setup.user {
+            check_user_name(&u.name).map_err(|e| CoreError::invalid("setup.user.name", e.to_string()))?;
+            if u.password.is_empty() || u.password.len() > 256 || u.password.contains(['\n', '\r', ':']) {
+                return Err(CoreError::invalid(
+                    "setup.user.password",
+                    "the password is 1 to 256 characters without line breaks or ':'",
+                ));
+            }
+        }
+        if req.setup.reboot && !req.setup.update {
+            return Err(CoreError::invalid("setup.reboot", "reboot goes with update: it reboots for a new kernel"));
+        }
+        if !req.setup.provision
+            && (req.setup.update
+                || !req.setup.packages.trim().is_empty()
+                || !req.setup.services.trim().is_empty()
+                || req.setup.user.is_some())
+        {
+            return Err(CoreError::invalid(
+                "setup.provision",
+                "updates, packages, services and users need provisioning",
+            ));
         }
         // --- the catalogue and the caller's rights ---
         let image = self.load_image(req.image_id).await?;
@@ -342,11 +374,21 @@ impl Engine {
                 }
             }
         }
+        if let Some(u) = &req.setup.user {
+            self.put_secret("instance", ids[0], SETUP_PASSWORD, u.password.as_bytes()).await?;
+        }
         let params = LaunchParams {
             instances: ids.clone(),
             volumes,
             new_volumes: new_storage.is_some(),
             extra_security_groups: req.security_groups.clone(),
+            setup: Setup {
+                user: req.setup.user.clone().map(|mut u| {
+                    u.password.clear();
+                    u
+                }),
+                ..req.setup.clone()
+            },
         };
         let task = self
             .task_submit(
@@ -387,6 +429,9 @@ impl Engine {
                     TaskFailure::Cancelled => "the launch was cancelled".to_owned(),
                     TaskFailure::Failed(m) => m.clone(),
                 };
+                if made.complete {
+                    return Err(e);
+                }
                 ctx.info(&format!("launch failed: {reason}; removing what it made")).await;
                 self.roll_back_launch(ctx, p, &made, &reason).await;
                 Err(e)
@@ -551,11 +596,68 @@ impl Engine {
             ctx.info(&format!("volume {cloud_volume} attached to {} as {device}", info.id)).await;
         }
 
-        for id in &p.instances {
-            self.set_instance_status(*id, InstanceStatus::Running, "").await?;
+        if !p.setup.provision {
+            for id in &p.instances {
+                self.set_instance_status(*id, InstanceStatus::Running, "").await?;
+            }
+            ctx.progress(1.0, "running").await;
+            return Ok(());
         }
-        ctx.progress(1.0, "running").await;
-        Ok(())
+        made.complete = true;
+        ctx.progress(f64::min(step / steps, 0.9), "provisioning").await;
+        self.provision_launch(ctx, p).await
+    }
+
+    /// Provisions the launched instances side by side. A failing instance is marked failed (and
+    /// powered off unless WMAIS_KEEP_INSTANCE_RUNNING_ON_ERROR); it is not removed.
+    async fn provision_launch(&self, ctx: &TaskContext, p: &LaunchParams) -> Result<(), TaskFailure> {
+        let password = match &p.setup.user {
+            Some(_) => self
+                .get_secret("instance", p.instances[0], SETUP_PASSWORD)
+                .await?
+                .map(|b| wintermute_custody::SecretString::new(String::from_utf8_lossy(b.expose()).into_owned())),
+            None => None,
+        };
+        let runs = p.instances.iter().map(|id| {
+            let password = password.as_ref();
+            async move { (*id, self.provision_instance(ctx, *id, &p.setup, password).await) }
+        });
+        let results = futures_util::future::join_all(runs).await;
+        let mut failures = Vec::new();
+        for (id, r) in results {
+            let Err(e) = r else { continue };
+            let msg = match &e {
+                TaskFailure::Cancelled => "the setup was cancelled".to_owned(),
+                TaskFailure::Failed(m) => m.clone(),
+            };
+            self.set_instance_status(id, InstanceStatus::Failed, &msg).await?;
+            if !self.setting("WMAIS_KEEP_INSTANCE_RUNNING_ON_ERROR").as_bool().unwrap_or(true) {
+                let inst = self.load_instance(id).await?;
+                if let (Some(cid), Ok(cloud)) = (inst.cloud_id.clone(), self.cloud(inst.provider_id).await) {
+                    match cloud.stop_instances(&inst.region, &[cid]).await {
+                        Ok(_) => {
+                            ctx.info(&format!("{}: powered off after the failed setup", inst.name)).await;
+                            sqlx::query("UPDATE instances SET cloud_state = 'stopped' WHERE id = $1")
+                                .bind(id)
+                                .execute(self.store().pool())
+                                .await
+                                .map_err(CoreError::from)?;
+                        }
+                        Err(e) => ctx.info(&format!("{}: could not power off: {e}", inst.name)).await,
+                    }
+                }
+            }
+            failures.push(msg);
+        }
+        if failures.is_empty() {
+            if p.setup.user.is_some() {
+                self.delete_secret("instance", p.instances[0], SETUP_PASSWORD).await?;
+            }
+            ctx.progress(1.0, "running").await;
+            Ok(())
+        } else {
+            Err(TaskFailure::Failed(failures.join("; ")))
+        }
     }
 
     /// Records what the cloud says about a running instance: state, addresses, SSH endpoint.
@@ -675,6 +777,8 @@ impl Engine {
 /// What a launch made in the cloud so far (to undo on failure).
 #[derive(Default)]
 struct Made {
+    /// The cloud part is done: a later failure (in provisioning) keeps what was made.
+    complete: bool,
     instances: Vec<String>,
     volumes: Vec<String>,
     attached: Vec<(String, String)>,

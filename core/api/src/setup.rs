@@ -1,0 +1,234 @@
+//! The "Setup" tab of the create-instance dialog (manual 7.3.2): updates, software packages,
+//! services, a user with a password, and whether the core provisions the instance at all.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What the core does inside a new instance after it booted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    /// Configure the instance over SSH at all (default on). Off gives a bare instance: running
+    /// once the cloud says so, nothing installed, nothing checked inside.
+    #[serde(default = "yes")]
+    pub provision: bool,
+    /// Install the system updates.
+    #[serde(default)]
+    pub update: bool,
+    /// With `update`: reboot when a new kernel was installed (otherwise WMAIC_REBOOT_REQUIRED is set).
+    #[serde(default)]
+    pub reboot: bool,
+    /// `name[:install|:uninstall][:package|:group]`, comma separated.
+    #[serde(default)]
+    pub packages: String,
+    /// `name:start|stop`, comma separated.
+    #[serde(default)]
+    pub services: String,
+    /// A user to create (or whose password to change) inside the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<SetupUser>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            provision: true,
+            update: false,
+            reboot: false,
+            packages: String::new(),
+            services: String::new(),
+            user: None,
+        }
+    }
+}
+
+/// A user and password for inside the instance. The password is sealed by the core at once and
+/// never returned.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupUser {
+    pub name: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SetupUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupUser").field("name", &self.name).field("password", &"<redacted>").finish()
+    }
+}
+
+/// Why a package or service list was refused, with the part at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{part:?}: {reason}")]
+pub struct SpecError {
+    pub part: String,
+    pub reason: String,
+}
+
+fn err(part: &str, reason: impl Into<String>) -> SpecError {
+    SpecError { part: part.to_owned(), reason: reason.into() }
+}
+
+/// One entry of the software package list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageAction {
+    pub name: String,
+    /// Install (the default) or uninstall.
+    pub install: bool,
+    /// A package group (yum/dnf groups, zypper patterns) rather than a package.
+    pub group: bool,
+}
+
+/// A package or group name: what package managers accept, and nothing a shell would act on.
+fn check_name(part: &str, name: &str, spaces: bool) -> Result<(), SpecError> {
+    if name.is_empty() || name.len() > 128 {
+        return Err(err(part, "the name is empty or longer than 128 characters"));
+    }
+    let ok = name.chars().all(|c| c.is_ascii_alphanumeric() || "+-._@".contains(c) || (spaces && c == ' '));
+    if !ok || name.starts_with('-') {
+        return Err(err(part, "a name has letters, digits and + - . _ @ only (group names may have spaces)"));
+    }
+    Ok(())
+}
+
+/// Parses `screen, mc, cups:uninstall, Development Tools:group` (manual 7.3.2): install and
+/// package are the defaults; the options may come in any order.
+pub fn parse_packages(spec: &str) -> Result<Vec<PackageAction>, SpecError> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut pieces = part.split(':').map(str::trim);
+        let name = pieces.next().unwrap_or_default();
+        let (mut install, mut group) = (None, None);
+        for opt in pieces {
+            let (slot, value) = match opt.to_ascii_lowercase().as_str() {
+                "install" => (&mut install, true),
+                "uninstall" => (&mut install, false),
+                "group" => (&mut group, true),
+                "package" => (&mut group, false),
+                other => {
+                    return Err(err(part, format!("unknown option {other:?}: install, uninstall, package or group")));
+                }
+            };
+            if slot.replace(value).is_some() {
+                return Err(err(part, "an option is given twice"));
+            }
+        }
+        let group = group.unwrap_or(false);
+        check_name(part, name, group)?;
+        out.push(PackageAction { name: name.to_owned(), install: install.unwrap_or(true), group });
+    }
+    Ok(out)
+}
+
+/// One entry of the service list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAction {
+    pub name: String,
+    /// Start and enable, or stop and disable.
+    pub start: bool,
+}
+
+/// Parses `sshd:start, cupsd:stop` (manual 7.3.2).
+pub fn parse_services(spec: &str) -> Result<Vec<ServiceAction>, SpecError> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, action) = part.split_once(':').ok_or_else(|| err(part, "write it as name:start or name:stop"))?;
+        let (name, action) = (name.trim(), action.trim());
+        check_name(part, name, false)?;
+        let start = match action.to_ascii_lowercase().as_str() {
+            "start" => true,
+            "stop" => false,
+            other => return Err(err(part, format!("unknown action {other:?}: start or stop"))),
+        };
+        out.push(ServiceAction { name: name.to_owned(), start });
+    }
+    Ok(out)
+}
+
+/// A user name inside an instance: what `useradd` accepts on every supported distribution.
+pub fn check_user_name(name: &str) -> Result<(), SpecError> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok {
+        return Err(err(name, "a user name is 1 to 32 lower-case letters, digits, '_' or '-', starting with a letter"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_follow_the_manual() {
+        let p =
+            parse_packages("screen, mc, cups:uninstall, Development Tools:group, Development Libraries:group").unwrap();
+        assert_eq!(p.len(), 5);
+        assert_eq!(p[0], PackageAction { name: "screen".into(), install: true, group: false });
+        assert_eq!(p[2], PackageAction { name: "cups".into(), install: false, group: false });
+        assert_eq!(p[3], PackageAction { name: "Development Tools".into(), install: true, group: true });
+        let p = parse_packages("nginx:package:install, vim:UNINSTALL:package, base:group:uninstall").unwrap();
+        assert_eq!(
+            p.iter().map(|a| (a.install, a.group)).collect::<Vec<_>>(),
+            [(true, false), (false, false), (false, true)]
+        );
+        assert!(parse_packages("").unwrap().is_empty());
+        assert!(parse_packages(" , ,").unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_packages_name_the_part() {
+        for (spec, part) in [
+            ("vim:remove", "vim:remove"),
+            ("vim:install:uninstall", "vim:install:uninstall"),
+            ("ok, rm -rf /", "rm -rf /"),
+            ("a;b", "a;b"),
+            ("$(reboot)", "$(reboot)"),
+            ("-y", "-y"),
+            (":install", ":install"),
+        ] {
+            let e = parse_packages(spec).unwrap_err();
+            assert_eq!(e.part, part, "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn services_follow_the_manual() {
+        let s = parse_services("sshd:start, cupsd:stop").unwrap();
+        assert_eq!(
+            s,
+            [ServiceAction { name: "sshd".into(), start: true }, ServiceAction { name: "cupsd".into(), start: false }]
+        );
+        for bad in ["sshd", "sshd:restart", "a b:start", "x;y:stop"] {
+            assert!(parse_services(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_names() {
+        for ok in ["bob", "_svc", "web-1", "a23456789012345678901234567890ab"] {
+            assert!(check_user_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Bob", "1bob", "bob smith", "root;", "a234567890123456789012345678901234"] {
+            assert!(check_user_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_stay_out_of_debug() {
+        let u = SetupUser { name: "bob".into(), password: "hunter2-secret".into() };
+        assert!(!format!("{u:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn provisioning_is_on_by_default() {
+        let s: Setup = serde_json::from_str("{}").unwrap();
+        assert!(s.provision && !s.update);
+    }
+}
