@@ -78,7 +78,7 @@ pub fn swarm_update_command(privilege: Privilege) -> String {
 pub fn swarm_id_command(privilege: Privilege) -> String {
     privilege.wrap(&format!(
         "set -eu; root=${{WMAIC_PREFIX:-}}; umask 022; mkdir -p \"$root{SWARM_DIR}\"; umask 077; IFS= read -r id; \
-         printf '%s\\n' \"$id\" >|\"$root{SWARM_ID_PATH}.tmp\"; mv -f \"$root{SWARM_ID_PATH}.tmp\" \"$root{SWARM_ID_PATH}\""
+         printf '%s\\n' \"$id\" >|\"$root{SWARM_ID_PATH}.tmp\"; mv -f \"$root{SWARM_ID_PATH}.tmp\" \"$root{SWARM_ID_PATH}\"; sync"
     ))
 }
 
@@ -195,6 +195,8 @@ if [ ! -s "$root{SECRET_PATH}" ]; then
         mv -f "$root{SECRET_PATH}.tmp" "$root{SECRET_PATH}"
     )
 fi
+# On disk now: the core may reset the instance next.
+sync
 if [ -z "$root" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     systemctl daemon-reload
     systemctl enable --quiet wmaic-firewall.service

@@ -163,6 +163,17 @@ _wmaic_escapes() {
     printf -v "$1" '%s' "$out"
 }
 
+# _wmaic_save FILE: writes stdin to FILE, replacing it in one step, and makes sure it is on disk
+# before returning: after a hard reset (a cloud's "reboot" may be one) a file just written but
+# not yet flushed would come back empty.
+_wmaic_save() {
+    local file=$1
+    cat >|"$file.tmp" || return 1
+    sync -- "$file.tmp" 2>/dev/null || sync
+    mv -f -- "$file.tmp" "$file" || return 1
+    sync -- "${file%/*}" 2>/dev/null || sync
+}
+
 # _wmaic_need_root FUNCTION: returns 1, with a message, unless running as root.
 _wmaic_need_root() {
     if ((EUID != 0)); then
@@ -647,6 +658,8 @@ wmaic_parse_template() {
     else
         chmod "$(printf '%o' $((0666 & ~8#$(umask))))" -- "$tmp" 2>/dev/null || true
     fi
+    # On disk before it replaces the old file: a reset must not leave an empty file.
+    sync -- "$tmp" 2>/dev/null || sync
     if ! mv -f -- "$tmp" "$output"; then
         rm -f -- "$tmp"
         _wmaic_err "wmaic_parse_template: could not write $output"
@@ -1079,7 +1092,7 @@ wmaic_cloak_instance() {
     # Remember the call, for the swarm updates and the next boot.
     local dir
     dir=$(_wmaic_path /var/lib/wmaic/firewall)
-    if ! mkdir -p -- "$dir" || ! printf '%s\n' "${args[*]}" >|"$dir/cloak"; then
+    if ! mkdir -p -- "$dir" || ! printf '%s\n' "${args[*]}" | _wmaic_save "$dir/cloak"; then
         _wmaic_err "wmaic_cloak_instance: could not record the cloak in $dir (it will not be restored at boot)"
     fi
     return 0
@@ -1194,8 +1207,9 @@ wmaic_open_port() {
         IFS=,
         printf '%s' "${sources[*]}"
     )"
-    if mkdir -p -- "$dir"; then
-        grep -qxF -- "$line" "$dir/ports" 2>/dev/null || printf '%s\n' "$line" >>"$dir/ports"
+    if mkdir -p -- "$dir" && ! grep -qxF -- "$line" "$dir/ports" 2>/dev/null; then
+        { cat -- "$dir/ports" 2>/dev/null; printf '%s\n' "$line"; } | _wmaic_save "$dir/ports" ||
+            _wmaic_err "wmaic_open_port: could not record the port in $dir (it will not be opened again at boot)"
     fi
     return 0
 }
@@ -1230,8 +1244,7 @@ wmaic_register_for_swarm_updates() {
         file="$dir/$(printf '%06d' $((10#${last:-0} + 1)))-$key.cmd"
     fi
     # The folder, the script and its arguments, each ended by a NUL byte: any argument survives.
-    if ! printf '%s\0' "$_WMAIC_START_DIR" "$_WMAIC_SCRIPT" "${_WMAIC_SCRIPT_ARGS[@]}" >|"$file.tmp" ||
-        ! mv -f -- "$file.tmp" "$file"; then
+    if ! printf '%s\0' "$_WMAIC_START_DIR" "$_WMAIC_SCRIPT" "${_WMAIC_SCRIPT_ARGS[@]}" | _wmaic_save "$file"; then
         rm -f -- "$file.tmp"
         _wmaic_err "wmaic_register_for_swarm_updates: cannot write $file"
         return 1
