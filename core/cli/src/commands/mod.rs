@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backup;
 pub mod groups;
 pub mod keys;
+pub mod local_image;
 pub mod rights;
 pub mod settings;
 pub mod tasks;
