@@ -96,6 +96,15 @@ impl Engine {
         ctx.progress(0.7, "loading instance types").await;
         let types = cloud.instance_types(&p.default_region).await.map_err(super::cloud_error)?;
         ctx.info(&format!("{} instance types in {}", types.len(), p.default_region)).await;
+        // A local provider says how its guests run: with hardware virtualisation or emulated.
+        let status_message = match p.kind {
+            ProviderKind::Local => {
+                let message = super::local_images::accel_status(self.local_provider(id).await?.accel());
+                ctx.info(&message).await;
+                message
+            }
+            _ => String::new(),
+        };
         let mut tx = self.store().write_tx().await?;
         // Keep what was allowed; forget what the cloud no longer offers.
         let allowed_regions: Vec<(String,)> =
@@ -130,15 +139,6 @@ impl Engine {
                 .execute(&mut *tx.tx)
                 .await?;
         }
-        // A local provider says how its guests run: with hardware virtualisation or emulated.
-        let status_message = match p.kind {
-            ProviderKind::Local => {
-                let message = super::local_images::accel_status(self.local_provider(id).await?.accel());
-                ctx.info(&message).await;
-                message
-            }
-            _ => String::new(),
-        };
         let now = now_ms();
         sqlx::query("UPDATE providers SET status = 'synced', status_message = $1, synced_at = $2, updated_at = $2 WHERE id = $3")
             .bind(&status_message)
