@@ -11,7 +11,7 @@ use crate::keys::{
     BackupRequest, HostKey, KeyStatus, RestoreSummary, SshKeyExportRequest, SshPrivateKey, SshPublicKey,
     BACKUP_PASSPHRASE_HEADER,
 };
-use crate::providers::{Image, LocalImageRequest, Provider};
+use crate::providers::{Image, LocalImageRequest, NewProvider, Provider};
 use crate::rights::{ObjectKind, ObjectSecurity, ObjectSummary, RightChange, RightSet};
 use crate::settings::{Setting, SettingUpdate};
 use crate::tasks::{DebugTaskRequest, MaintenanceRequest, Task, TaskLogLine};
@@ -404,6 +404,11 @@ impl Client {
     /// Providers the caller may use.
     pub async fn providers(&self) -> Result<Vec<Provider>, ClientError> {
         self.get("providers").await
+    }
+
+    /// Configures a provider account (administrators).
+    pub async fn create_provider(&self, req: &NewProvider) -> Result<Provider, ClientError> {
+        self.send(Method::POST, "providers", req).await
     }
 
     /// Images the caller may view.
