@@ -11,6 +11,7 @@ use crate::keys::{
     BackupRequest, HostKey, KeyStatus, RestoreSummary, SshKeyExportRequest, SshPrivateKey, SshPublicKey,
     BACKUP_PASSPHRASE_HEADER,
 };
+use crate::providers::LocalImageRequest;
 use crate::rights::{ObjectKind, ObjectSecurity, ObjectSummary, RightChange, RightSet};
 use crate::settings::{Setting, SettingUpdate};
 use crate::tasks::{DebugTaskRequest, MaintenanceRequest, Task, TaskLogLine};
@@ -400,6 +401,12 @@ impl Client {
     /// Accepts the different host key an instance offered (administrators).
     pub async fn accept_host_key(&self, instance_id: i64) -> Result<HostKey, ClientError> {
         self.post_empty(&format!("instances/{instance_id}/host-key/accept")).await
+    }
+
+    /// Builds or imports an image into a local provider's catalogue; the answer is its task
+    /// (administrators).
+    pub async fn local_image(&self, provider_id: i64, req: &LocalImageRequest) -> Result<Task, ClientError> {
+        self.send(Method::POST, &format!("providers/{provider_id}/local-images"), req).await
     }
 
     /// The master key's state (administrators).

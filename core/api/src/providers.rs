@@ -211,3 +211,30 @@ pub struct ImagePatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
+
+/// `POST /api/v1/providers/{id}/local-images` (administrators): puts an image into a local
+/// provider's catalogue, disabled, as a task. Either `recipe` (build it from Debian's packages
+/// on the core's host, once: a built image is reused) or `path` (import a qcow2 or raw disk
+/// image file of the core's host, copied into the core's image folder).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocalImageRequest {
+    /// A build recipe: `debian-12`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<String>,
+    /// An absolute path on the core's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The image's name (default: the recipe, or the file's name without its extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Default: what the recipe builds, or empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Default: `debian` for a recipe, unset for an imported file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_type: Option<OsType>,
+    /// Default: `debian` for a recipe, empty for an imported file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_user: Option<String>,
+}

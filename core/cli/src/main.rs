@@ -250,6 +250,47 @@ mod tests {
     }
 
     #[test]
+    fn local_image_commands() {
+        use commands::local_image::{LocalImageCmd, Os};
+        match parse(&["admin", "local-image", "build", "debian-12", "--provider", "lab"]).unwrap().command {
+            Command::Admin(admin::AdminCmd::LocalImage(LocalImageCmd::Build { recipe, opts })) => {
+                assert_eq!(
+                    (recipe.as_str(), opts.provider.as_deref(), opts.no_follow),
+                    ("debian-12", Some("lab"), false)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "admin",
+            "local-image",
+            "import",
+            "disk.qcow2",
+            "--name",
+            "fedora",
+            "--os-type",
+            "fedora",
+            "--no-follow",
+        ])
+        .unwrap()
+        .command
+        {
+            Command::Admin(admin::AdminCmd::LocalImage(LocalImageCmd::Import { path, os_type, opts, .. })) => {
+                assert_eq!(path, std::path::PathBuf::from("disk.qcow2"));
+                assert_eq!(os_type, Some(Os::Fedora));
+                assert_eq!(opts.name.as_deref(), Some("fedora"));
+                assert!(opts.no_follow);
+            }
+            other => panic!("{other:?}"),
+        }
+        for args in
+            [&["admin", "local-image", "build"][..], &["admin", "local-image", "import", "x", "--os-type", "arch"]]
+        {
+            assert_eq!(parse(args).unwrap_err().exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
     fn help_lists_exit_codes() {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("Exit codes:") && help.contains("11  the followed task was cancelled"));

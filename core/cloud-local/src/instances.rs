@@ -6,7 +6,7 @@
 //! | record says   | process  | state                                                        |
 //! |---------------|----------|--------------------------------------------------------------|
 //! | on            | running  | `running`                                                    |
-//! | on            | gone     | `stopped`: the guest powered itself off, or QEMU crashed (see [`LocalProvider::vm_status`]) |
+//! | on            | gone     | `stopped` when the guest powered itself off (the record turns off); `failed` when QEMU crashed or was killed (see [`LocalProvider::vm_status`]); powering on starts it again |
 //! | off           | running  | `stopping` (killed once the stop timeout has passed)         |
 //! | off           | gone     | `stopped`                                                    |
 //! | terminated    | —        | `terminated`                                                 |
@@ -180,7 +180,10 @@ impl Local {
                     record.ssh_port = None;
                     self.save_instance(record)?;
                 }
-                InstanceState::Stopped
+                match record.exit {
+                    Some(Exit::Crashed) => InstanceState::Failed,
+                    _ => InstanceState::Stopped,
+                }
             }
             (Power::Off, Some(pid)) => {
                 let timeout = chrono::Duration::from_std(self.settings.stop_timeout).unwrap_or(chrono::Duration::MAX);
@@ -451,16 +454,18 @@ impl Local {
         Ok(observed)
     }
 
+    /// Powers on stopped instances, and failed ones (their VM crashed): a new QEMU on the same
+    /// disks, which clears the failure.
     pub(crate) async fn start_instances(&self, ids: &[String]) -> Result<Vec<InstanceStateChange>, CloudError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let qemu = self.qemu_system()?;
         let _guard = self.lock.lock().await;
-        let allowed = |s| matches!(s, InstanceState::Running | InstanceState::Stopped);
+        let allowed = |s| matches!(s, InstanceState::Running | InstanceState::Stopped | InstanceState::Failed);
         let mut changes = Vec::new();
         for (mut record, state) in self.observe_all(ids, "started", allowed).await? {
-            if state == InstanceState::Stopped {
+            if matches!(state, InstanceState::Stopped | InstanceState::Failed) {
                 self.start_vm(&qemu, &mut record).await?;
             }
             changes.push(change(&record.id, state, InstanceState::Running));
@@ -492,7 +497,8 @@ impl Local {
                     self.power_button(&record.id, &dir, pid).await;
                     InstanceState::Stopping
                 }
-                (InstanceState::Running, None) => InstanceState::Stopped,
+                // A failed VM has no process left: off is where it is now.
+                (InstanceState::Running, None) | (InstanceState::Failed, _) => InstanceState::Stopped,
                 _ => state,
             };
             changes.push(change(&record.id, state, current));

@@ -6,8 +6,9 @@
 //!   through QMP and seen in the guest as `/dev/disk/by-id/virtio-<volume id>`
 //!   ([`guest_device`]), a private network shared by the provider's instances, SSH on a
 //!   loopback port ([`SSH_HOST`] and [`wintermute_cloud::InstanceInfo::ssh_port`]).
-//! * [`image::build_debian_image`] builds the Debian 12 image those instances boot, and
-//!   [`LocalProvider::import_image`] registers it (or any qcow2/raw image).
+//! * [`image::build_debian_image`] builds the Debian 12 image those instances boot,
+//!   [`image::import_disk_image`] copies another qcow2/raw disk image of the host into the image
+//!   folder, and [`LocalProvider::import_image`] registers either with a provider.
 //! * Instance types are CPU and memory sizes ([`LocalSettings::instance_types`]).
 //!
 //! The host needs `qemu-system-x86` and `qemu-utils` (same version); building the image also

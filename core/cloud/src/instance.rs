@@ -95,6 +95,10 @@ pub enum InstanceState {
     ShuttingDown,
     /// Gone (it stays visible for a while).
     Terminated,
+    /// Broken: it should be running but is not, and did not stop by itself (the local
+    /// provider's VM crashed or was killed; OpenStack's `ERROR`). Powering it on again is the
+    /// way out where the cloud allows it.
+    Failed,
     /// A state this version of Wintermute does not know.
     Unknown,
 }
@@ -109,6 +113,7 @@ impl InstanceState {
             Self::Stopped => "stopped",
             Self::ShuttingDown => "shutting-down",
             Self::Terminated => "terminated",
+            Self::Failed => "failed",
             Self::Unknown => "unknown",
         }
     }
@@ -131,6 +136,7 @@ impl FromStr for InstanceState {
             "stopped" | "shutoff" => Self::Stopped,
             "shutting-down" | "shutting_down" => Self::ShuttingDown,
             "terminated" | "deleted" => Self::Terminated,
+            "failed" | "error" => Self::Failed,
             _ => Self::Unknown,
         })
     }
@@ -224,6 +230,9 @@ mod tests {
         assert_eq!("shutting-down".parse::<InstanceState>().unwrap(), InstanceState::ShuttingDown);
         assert_eq!("SHUTOFF".parse::<InstanceState>().unwrap(), InstanceState::Stopped);
         assert_eq!("hibernating".parse::<InstanceState>().unwrap(), InstanceState::Unknown);
+        assert_eq!("ERROR".parse::<InstanceState>().unwrap(), InstanceState::Failed);
+        assert_eq!(InstanceState::Failed.as_str().parse::<InstanceState>().unwrap(), InstanceState::Failed);
+        assert!(!InstanceState::Failed.is_gone());
         assert_eq!(serde_json::to_string(&InstanceState::ShuttingDown).unwrap(), r#""shutting_down""#);
         assert!(InstanceState::Terminated.is_gone());
         assert!(!InstanceState::Stopped.is_gone());

@@ -24,7 +24,31 @@ pub struct Config {
     /// Where the master key is kept: `kind = "file"` (default, `<data-dir>/master.key`),
     /// `"keyring"`, `"env"` or `"systemd"`.
     pub keys: wintermute_custody::KeyStoreConfig,
+    /// The local provider (guests as QEMU virtual machines on this host).
+    pub local: LocalConfig,
+    /// What the core sets up by itself on its first start.
+    pub bootstrap: BootstrapConfig,
     pub debug: DebugConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct LocalConfig {
+    /// Where images for local providers are built and imported images copied to; default
+    /// `<data-dir>/images`. Local guests' disks are copy-on-write overlays on these files, so they
+    /// must stay while guests made from them exist. Several cores (or a core and the tests) may
+    /// share one folder: a build there is made once and reused.
+    pub image_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct BootstrapConfig {
+    /// On the first start (and at the next starts until it is done once): register a local
+    /// provider named `local`, synchronized, with its region and sizes allowed, and the Debian 12
+    /// image, built once and enabled, so users can launch guests at once. Off by default;
+    /// `scripts/run-core` turns it on. A host without QEMU gets a warning and a core without it.
+    pub local_provider: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -197,6 +221,11 @@ impl Config {
         }
     }
 
+    /// The folder of local providers' images: `local.image_dir`, or `<data-dir>/images`.
+    pub fn local_image_dir(&self) -> PathBuf {
+        self.local.image_dir.clone().unwrap_or_else(|| self.storage.data_dir.join("images"))
+    }
+
     /// The URL people open to reach this core.
     pub fn public_url(&self) -> String {
         match &self.server.public_url {
@@ -264,6 +293,14 @@ mod tests {
         .unwrap();
         assert_eq!(l.config.database_url(), "postgres://u:pw@db/wm");
         assert!(l.config.debug.test_tasks);
+        let l = Config::load(
+            None,
+            env(&[("WMAIS__BOOTSTRAP__LOCAL_PROVIDER", "true"), ("WMAIS__LOCAL__IMAGE_DIR", "/srv/images")]),
+        )
+        .unwrap();
+        assert!(l.config.bootstrap.local_provider);
+        assert_eq!(l.config.local_image_dir(), PathBuf::from("/srv/images"));
+        assert!(!Config::default().bootstrap.local_provider, "not a default of every install");
         let l = Config::load(None, env(&[("WMAIS__SERVER__NOPE", "1")])).unwrap();
         assert_eq!(l.unknown_keys, vec!["server.nope".to_string()]);
     }
@@ -286,6 +323,7 @@ mod tests {
         let mut c = Config::default();
         c.storage.data_dir = PathBuf::from("/srv/wm");
         assert_eq!(c.database_url(), "sqlite:///srv/wm/wintermute.db?mode=rwc");
+        assert_eq!(c.local_image_dir(), PathBuf::from("/srv/wm/images"));
         assert_eq!(c.public_url(), "http://127.0.0.1:8750/");
     }
 }

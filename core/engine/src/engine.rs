@@ -28,9 +28,8 @@ pub struct Engine {
 
 pub(crate) struct Inner {
     pub custody: crate::custody::Custody,
-    /// Local providers' objects, one per provider (see `Engine::cloud`).
-    pub local_clouds:
-        tokio::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<dyn wintermute_cloud::CloudProvider>>>,
+    /// Local providers' objects, one per provider (see `Engine::local_provider`).
+    pub local_clouds: tokio::sync::Mutex<std::collections::HashMap<i64, wintermute_cloud_local::LocalProvider>>,
     pub config: Config,
     pub store: Store,
     pub events: EventBus,
@@ -65,6 +64,10 @@ impl Engine {
         engine.recover_tasks().await?;
         let first = engine.bootstrap_admin().await?;
         engine.resume_interrupted_rotation().await?;
+        // Never a reason not to start: the set-up says itself what it lacks.
+        if let Err(e) = engine.queue_local_bootstrap().await {
+            tracing::warn!("cannot queue the set-up of the local provider: {e}");
+        }
         Ok((engine, first))
     }
 

@@ -110,6 +110,11 @@ pub const TEST_PASSWORD: &str = "Tested-Pass-4711";
 
 impl TestCore {
     pub async fn start(backend: Backend) -> TestCore {
+        TestCore::start_with(backend, |_| {}).await
+    }
+
+    /// [`TestCore::start`] with changes to its configuration.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut crate::Config)) -> TestCore {
         let db = TestDatabase::new(backend).await;
         let mut id = [0u8; 6];
         rand::thread_rng().fill_bytes(&mut id);
@@ -118,6 +123,7 @@ impl TestCore {
         config.database.url = db.url.clone();
         config.storage.data_dir = data_dir.path.clone();
         config.debug.test_tasks = true;
+        tweak(&mut config);
         let (engine, first) = crate::Engine::open(config).await.unwrap_or_else(|e| panic!("engine: {e}"));
         let temp = first.unwrap_or_else(|| panic!("a fresh core has a first start")).password;
         let stop = tokio_util::sync::CancellationToken::new();

@@ -73,6 +73,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(providers::get, providers::update, providers::delete))
         .routes(routes!(providers::sync))
         .routes(routes!(providers::search_images))
+        .routes(routes!(providers::local_images))
         .routes(routes!(providers::list_images, providers::import_image))
         .routes(routes!(providers::get_image, providers::update_image, providers::delete_image))
         .routes(routes!(instances::list, instances::launch))

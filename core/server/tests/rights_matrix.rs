@@ -58,7 +58,10 @@ async fn start_task(s: &TestServer, token: &str, steps: u32) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_checks_rights() {
-    let s = TestServer::start().await;
+    // A data directory of its own: local providers keep guests and images there.
+    let data_dir = tempfile::tempdir().unwrap();
+    let data_path = data_dir.path().to_path_buf();
+    let s = TestServer::start_with(wintermute_core::store::Backend::Sqlite, |c| c.storage.data_dir = data_path).await;
     let admin = s.admin().await;
     let (_, plain) = s.user("plain", &[]).await;
     let (_, creator) = s.user("creator", &["create_user"]).await;
@@ -147,6 +150,23 @@ async fn every_route_checks_rights() {
         ["id"]
         .as_i64()
         .unwrap();
+    // A local provider, and a small raw disk (a boot sector and nothing else) to import into it.
+    let lab = s
+        .call(Method::POST, "/api/v1/providers", Some(&admin), Some(json!({"kind": "local", "name": "lab"})))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let disk = data_dir.path().join("tiny.img");
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[510..512].copy_from_slice(&[0x55, 0xaa]);
+    std::fs::write(&disk, bytes).unwrap();
+    let qemu_img = wintermute_cloud_local::find_program(wintermute_cloud_local::QEMU_IMG.0).is_some();
+    if !qemu_img && std::env::var_os("CI").is_some() {
+        panic!("qemu-img (qemu-utils) is needed under CI; scripts/test-all installs it");
+    }
+    // Without qemu-img the core refuses the import and names the package to install.
+    let local_image_ok = if qemu_img { 202 } else { 503 };
     let sync = s.call(Method::POST, &format!("/api/v1/providers/{prov}/sync"), Some(&admin), None).await.body["id"]
         .as_i64()
         .unwrap();
@@ -487,6 +507,15 @@ async fn every_route_checks_rights() {
             Some(&viewer),
             &admin,
             200,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/providers/{id}/local-images",
+            g(&format!("/providers/{lab}/local-images")),
+            Some(json!({"path": disk, "name": "tiny"})),
+            Some(&viewer),
+            &admin,
+            local_image_ok,
         ),
         case(Method::GET, "/api/v1/images", g("/images"), None, None, &plain, 200),
         case(Method::POST, "/api/v1/images", g("/images"), Some(import(&amis[0])), Some(&viewer), &admin, 201),
@@ -829,6 +858,7 @@ async fn every_route_checks_rights() {
     events_socket(&s, &plain, &controller).await;
     s.stop().await;
     drop(moto);
+    drop(data_dir);
 }
 
 /// The event stream: refused without a token, and delivers only events the caller may see.

@@ -7,7 +7,7 @@ use crate::follow;
 use crate::output;
 use crate::session::{App, Session};
 
-use super::backup;
+use super::{backup, local_image};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCmd {
@@ -31,6 +31,9 @@ pub enum AdminCmd {
     Backup(backup::BackupArgs),
     /// Restore a backup into this core, which must be fresh; you are logged out afterwards
     Restore(backup::RestoreArgs),
+    /// Images of local providers: build one from Debian's packages, or import a disk image file
+    #[command(subcommand)]
+    LocalImage(local_image::LocalImageCmd),
 }
 
 pub async fn run(app: &App, cmd: AdminCmd) -> anyhow::Result<()> {
@@ -48,11 +51,12 @@ pub async fn run(app: &App, cmd: AdminCmd) -> anyhow::Result<()> {
         }
         AdminCmd::Backup(a) => backup::backup(app, a).await,
         AdminCmd::Restore(a) => backup::restore(app, a).await,
+        AdminCmd::LocalImage(c) => local_image::run(app, c).await,
     }
 }
 
 /// After starting a task: follow it, or say how to.
-async fn started(s: &Session, task: Task, follow: bool) -> anyhow::Result<()> {
+pub(super) async fn started(s: &Session, task: Task, follow: bool) -> anyhow::Result<()> {
     if follow {
         // With --json only the final task is printed, as by `wmai tasks follow`.
         if !s.json {

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod groups;
 pub mod instances;
 pub mod keys;
+pub mod local_image;
 pub mod providers;
 pub mod rights;
 pub mod settings;

@@ -31,6 +31,7 @@
 
 mod command;
 mod disk;
+mod import;
 mod mirror;
 mod rootfs;
 
@@ -41,14 +42,20 @@ use chrono::{DateTime, Utc};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
+pub use import::{import_disk_image, sniff_disk_image, DiskFormat, IMPORTED_DIR};
 pub use mirror::{host_mirror, DEFAULT_MIRROR};
 
 use crate::host::{find_program, QEMU_IMG, QEMU_SYSTEM};
 
 /// The user instances of the built image are logged in as (SSH keys only, password-less sudo).
 pub const LOGIN_USER: &str = "debian";
-/// The name the built image is registered under.
+/// The name the built image is registered under (and the name of its build recipe).
 pub const DEBIAN_12: &str = "debian-12";
+/// The build recipes there are (names for [`build_debian_image`]'s image).
+pub const RECIPES: &[&str] = &[DEBIAN_12];
+/// What the built image is, for a catalogue's description.
+pub const DEBIAN_12_DESCRIPTION: &str = "Debian 12 (bookworm) built from Debian's packages for local QEMU guests: \
+    openssh-server, cryptsetup, iptables, rsync; login user `debian` with SSH keys only and password-less sudo";
 /// The version of the build recipe: part of the file name, so an image made by an older
 /// recipe is never taken for a current one (nor replaced under instances that use it).
 /// Raise it with every change to what goes into the image (the steps here, `guest/`).
@@ -76,6 +83,20 @@ pub enum ImageBuildError {
         /// What was being done.
         step: String,
         /// What went wrong, with the end of the program's output.
+        detail: String,
+    },
+    /// The file to import does not exist.
+    #[error("{} does not exist on this host", path.display())]
+    NoSuchFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file to import is not a disk image the local provider boots.
+    #[error("{} is not a qcow2 or raw disk image: {detail}", path.display())]
+    NotAnImage {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
         detail: String,
     },
     /// A file or folder could not be read or written.
@@ -255,6 +276,23 @@ pub async fn build_debian_image_with(
     std::fs::write(&meta_file, text).map_err(|e| ImageBuildError::io("cannot write", &meta_file, e))?;
     progress(&format!("built {} in {} s", image.display(), metadata.build_seconds), 1.0);
     Ok(BuiltImage { path: image, cached: false, metadata })
+}
+
+/// The Debian 12 image of the current recipe in `dest_dir`, when it is built there already.
+pub fn find_built_image(dest_dir: &Path) -> Option<BuiltImage> {
+    let base = format!("{DEBIAN_12}-r{RECIPE}");
+    cached(&dest_dir.join(format!("{base}.qcow2")), &dest_dir.join(format!("{base}.json")))
+}
+
+/// Checks, before anything is done, that this host can build the image: the programs of the
+/// build ([`ImageBuildError::MissingTool`] names the Debian package of the first one missing)
+/// and root ([`ImageBuildError::NotRoot`]).
+pub fn check_build_host() -> Result<(), ImageBuildError> {
+    check_tools()?;
+    if !nix::unistd::geteuid().is_root() {
+        return Err(ImageBuildError::NotRoot);
+    }
+    Ok(())
 }
 
 /// The image and its metadata, when both are there and readable.

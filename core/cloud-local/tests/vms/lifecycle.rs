@@ -1,5 +1,6 @@
 //! Two instances from the built image, each with a 1 GiB volume: SSH, the volume in the guest,
-//! the private network, a restart of the core, power off/on, reboot, a crash, detach, terminate.
+//! the private network, a restart of the core, power off/on, reboot, detach, a crash (failed, then
+//! powered on again), terminate.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -200,11 +201,27 @@ async fn two_guests_with_volumes_live_and_die() {
     sa.close().await;
     sb.close().await;
 
-    // A crash: B's QEMU killed behind the provider's back shows as stopped, and crashed.
+    // A crash: B's QEMU killed behind the provider's back shows as failed (by id and by tag),
+    // cannot be rebooted, and powering it on brings the same guest back and clears the failure.
     let pid = p2.vm_status(&b.id).await.unwrap().pid.unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-    wait_state(&p2, &b.id, InstanceState::Stopped, Duration::from_secs(10)).await;
+    wait_state(&p2, &b.id, InstanceState::Failed, Duration::from_secs(10)).await;
     assert!(p2.vm_status(&b.id).await.unwrap().crashed);
+    let failed = describe(&p2, &b.id).await;
+    assert_eq!((failed.public_ip, failed.ssh_port), (None, None));
+    let by_tag = p2.instances_by_tag(REGION, "wintermute:test", "lifecycle").await.unwrap();
+    let states: Vec<_> = by_tag.iter().map(|i| (i.id.clone(), i.state)).collect();
+    assert!(states.contains(&(b.id.clone(), InstanceState::Failed)), "{states:?}");
+    assert!(states.contains(&(a.id.clone(), InstanceState::Running)), "{states:?}");
+    let err = p2.reboot_instances(REGION, std::slice::from_ref(&b.id)).await.unwrap_err();
+    assert!(err.to_string().contains("failed"), "{err}");
+    let changes = p2.start_instances(REGION, std::slice::from_ref(&b.id)).await.unwrap();
+    assert_eq!((changes[0].previous, changes[0].current), (InstanceState::Failed, InstanceState::Running));
+    assert!(!p2.vm_status(&b.id).await.unwrap().crashed, "powering on clears the failure");
+    let (s, took) = wait_ssh(&p2, &b.id, &key, Arc::new(Pinned::new(key_b.clone()))).await;
+    eprintln!("{}: SSH again {took:?} after a crash and power on", b.id);
+    assert_eq!(sh(&s, "hostname").await, b.id, "the same guest, with its host key");
+    s.close().await;
 
     // Terminate: no process, no disks (A's attached volume goes with it; B's detached one stays).
     let pid_a = p2.vm_status(&a.id).await.unwrap().pid.unwrap();

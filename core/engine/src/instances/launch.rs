@@ -806,6 +806,11 @@ pub(crate) async fn wait_for_instances(
             if target != InstanceState::Terminated && info.state.is_gone() {
                 return Err(TaskFailure::Failed(format!("instance {id} was terminated outside Wintermute")));
             }
+            if info.state == InstanceState::Failed && target != InstanceState::Stopped {
+                return Err(TaskFailure::Failed(format!(
+                    "instance {id} failed in the cloud (its machine stopped unexpectedly)"
+                )));
+            }
             ordered.push(info.clone());
         }
         if ordered.iter().all(|i| i.state == target) {

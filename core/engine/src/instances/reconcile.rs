@@ -192,6 +192,12 @@ impl Engine {
                         ctx.info(&format!("instance {id}: powered off in the cloud; marked stopped")).await;
                         changed += 1;
                     }
+                    Some(c) if c.state == InstanceState::Failed && status == "running" => {
+                        self.set_instance_status(id, InstanceStatus::Failed, "its machine stopped unexpectedly")
+                            .await?;
+                        ctx.info(&format!("instance {id}: failed in the cloud; marked failed")).await;
+                        changed += 1;
+                    }
                     Some(c) if c.state == InstanceState::Running && status == "stopped" => {
                         self.record_instance_info(id, c).await?;
                         self.set_instance_status(id, InstanceStatus::Running, "powered on outside Wintermute").await?;

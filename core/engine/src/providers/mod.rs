@@ -3,8 +3,10 @@
 //! the administrator allows some. Every cloud call goes through the `CloudProvider` trait.
 //! Providers are objects with group rights (6.3.3): "view" makes one usable at all.
 
+mod bootstrap;
 mod images;
 mod ingress;
+mod local_images;
 mod sync;
 
 use std::sync::Arc;
@@ -20,10 +22,12 @@ use wintermute_cloud_aws::{AwsProvider, AwsSettings};
 use wintermute_cloud_local::{LocalProvider, LocalSettings};
 use wintermute_custody::SecretString;
 
+pub use bootstrap::{BOOTSTRAP_LOCAL, LOCAL_PROVIDER_NAME};
+pub use local_images::LOCAL_IMAGE;
 pub use sync::SYNC_PROVIDER;
 
 use crate::audit::AuditRecord;
-use crate::caller::Caller;
+use crate::caller::{Actor, Caller};
 use crate::engine::Engine;
 use crate::error::{CoreError, CoreResult};
 use crate::store::{flag, RowExt};
@@ -34,6 +38,8 @@ const SECRET_NAME: &str = "secret_access_key";
 
 pub(crate) fn register_tasks(mgr: &crate::tasks::TaskManager) {
     sync::register(mgr);
+    local_images::register(mgr);
+    bootstrap::register(mgr);
 }
 
 fn check_region(field: &str, r: &str) -> CoreResult<()> {
@@ -161,6 +167,18 @@ impl Engine {
             }
         };
         check_region("default_region", &region)?;
+        self.insert_provider(caller.user_id, &caller.actor(), kind, &region, req).await
+    }
+
+    /// Records a checked provider owned by `owner_id`, and seals its secret.
+    pub(crate) async fn insert_provider(
+        &self,
+        owner_id: i64,
+        actor: &Actor,
+        kind: ProviderKind,
+        region: &str,
+        req: &NewProvider,
+    ) -> CoreResult<Provider> {
         let now = now_ms();
         let mut tx = self.store().write_tx().await?;
         if sqlx::query("SELECT id FROM providers WHERE name = $1")
@@ -180,14 +198,14 @@ impl Engine {
         .bind(&req.description)
         .bind(&req.access_key_id)
         .bind(req.endpoint_url.clone())
-        .bind(&region)
+        .bind(region)
         .bind(now)
         .fetch_one(&mut *tx.tx)
         .await?;
-        Engine::register_object(&mut *tx.tx, ObjectKind::Provider, id, caller.user_id, &req.name).await?;
+        Engine::register_object(&mut *tx.tx, ObjectKind::Provider, id, owner_id, &req.name).await?;
         crate::audit::write(
             &mut *tx.tx,
-            &caller.actor(),
+            actor,
             AuditRecord::new("provider.create", AuditOutcome::Success)
                 .target("provider", id)
                 .details(json!({"name": req.name, "kind": kind.as_str(), "access_key_id": req.access_key_id, "endpoint_url": req.endpoint_url})),
@@ -376,23 +394,28 @@ impl Engine {
                 }
                 Ok(Arc::new(AwsProvider::new(settings).map_err(cloud_error)?))
             }
-            ProviderKind::Local => {
-                // One provider object per id: its lock serialises the guests' bookkeeping.
-                let mut cache = self.inner.local_clouds.lock().await;
-                if let Some(c) = cache.get(&provider_id) {
-                    return Ok(c.clone());
-                }
-                let base = self.config().storage.data_dir.join("local").join(provider_id.to_string());
-                let cloud: Arc<dyn CloudProvider> =
-                    Arc::new(LocalProvider::new(LocalSettings::new(base)).map_err(cloud_error)?);
-                cache.insert(provider_id, cloud.clone());
-                Ok(cloud)
-            }
+            ProviderKind::Local => Ok(Arc::new(self.local_provider(provider_id).await?)),
             other => Err(CoreError::Unavailable(format!(
                 "{} providers are not available in this version yet",
                 other.as_str()
             ))),
         }
+    }
+}
+
+impl Engine {
+    /// The local provider `provider_id` (which must be of kind `local`), its guests' state under
+    /// `<data-dir>/local/<id>`. One object per provider: its lock serialises the guests'
+    /// bookkeeping.
+    pub async fn local_provider(&self, provider_id: i64) -> CoreResult<LocalProvider> {
+        let mut cache = self.inner.local_clouds.lock().await;
+        if let Some(c) = cache.get(&provider_id) {
+            return Ok(c.clone());
+        }
+        let base = self.config().storage.data_dir.join("local").join(provider_id.to_string());
+        let local = LocalProvider::new(LocalSettings::new(base)).map_err(cloud_error)?;
+        cache.insert(provider_id, local.clone());
+        Ok(local)
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use wintermute_api::audit::AuditOutcome;
+use wintermute_api::providers::ProviderKind;
 use wintermute_api::tasks::Task;
 
 use crate::audit::AuditRecord;
@@ -76,7 +77,7 @@ impl Engine {
         Ok(task)
     }
 
-    async fn sync_provider(&self, ctx: &TaskContext, id: i64) -> CoreResult<()> {
+    pub(crate) async fn sync_provider(&self, ctx: &TaskContext, id: i64) -> CoreResult<()> {
         let p = self.load_provider(id).await?;
         let cloud = self.cloud(id).await?;
         ctx.progress(0.1, "checking the credentials").await;
@@ -95,6 +96,15 @@ impl Engine {
         ctx.progress(0.7, "loading instance types").await;
         let types = cloud.instance_types(&p.default_region).await.map_err(super::cloud_error)?;
         ctx.info(&format!("{} instance types in {}", types.len(), p.default_region)).await;
+        // A local provider says how its guests run: with hardware virtualisation or emulated.
+        let status_message = match p.kind {
+            ProviderKind::Local => {
+                let message = super::local_images::accel_status(self.local_provider(id).await?.accel());
+                ctx.info(&message).await;
+                message
+            }
+            _ => String::new(),
+        };
         let mut tx = self.store().write_tx().await?;
         // Keep what was allowed; forget what the cloud no longer offers.
         let allowed_regions: Vec<(String,)> =
@@ -130,7 +140,8 @@ impl Engine {
                 .await?;
         }
         let now = now_ms();
-        sqlx::query("UPDATE providers SET status = 'synced', status_message = '', synced_at = $1, updated_at = $1 WHERE id = $2")
+        sqlx::query("UPDATE providers SET status = 'synced', status_message = $1, synced_at = $2, updated_at = $2 WHERE id = $3")
+            .bind(&status_message)
             .bind(now)
             .bind(id)
             .execute(&mut *tx.tx)

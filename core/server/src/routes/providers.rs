@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use wintermute_api::providers::{Image, ImageCandidate, ImagePatch, ImportImage, NewProvider, Provider, ProviderPatch};
+use wintermute_api::providers::{
+    Image, ImageCandidate, ImagePatch, ImportImage, LocalImageRequest, NewProvider, Provider, ProviderPatch,
+};
 use wintermute_api::tasks::Task;
 use wintermute_api::ApiError;
 
@@ -68,6 +70,21 @@ pub async fn sync(
     Path(id): Path<i64>,
 ) -> HttpResult<(StatusCode, axum::Json<Task>)> {
     Ok((StatusCode::ACCEPTED, axum::Json(s.engine.providers_sync(&c, id).await?)))
+}
+
+/// Build an image by recipe (`debian-12`), or import a qcow2/raw disk image file of the core's
+/// host, into a local provider's catalogue, disabled (administrators). A task with the steps in
+/// its log. Refused at once: a provider that is not local, an unknown recipe, a path that is not
+/// a disk image, a host without the programs it needs (the message names their packages).
+#[utoipa::path(post, path = "/api/v1/providers/{id}/local-images", tag = "providers", security(("bearer" = [])), params(("id" = i64, Path)), request_body = LocalImageRequest,
+    responses((status = 202, body = Task), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn local_images(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Path(id): Path<i64>,
+    Json(req): Json<LocalImageRequest>,
+) -> HttpResult<(StatusCode, axum::Json<Task>)> {
+    Ok((StatusCode::ACCEPTED, axum::Json(s.engine.local_images_start(&c, id, &req).await?)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
