@@ -199,14 +199,7 @@ impl<'a> Reporter<'a> {
     }
 
     async fn report(&mut self, message: &str, fraction: f64) {
-        let stage = match message.strip_prefix("debootstrap: ") {
-            // Retrieving and validating alternate for each package: one stage.
-            Some(line) => match line.split_whitespace().next().unwrap_or_default() {
-                "Validating" => "Retrieving".to_string(),
-                word => word.to_string(),
-            },
-            None => message.to_string(),
-        };
+        let stage = stage_of(message);
         let new_stage = stage != self.stage;
         if new_stage {
             self.stage = stage;
@@ -218,6 +211,19 @@ impl<'a> Reporter<'a> {
             let (from, to) = self.range;
             self.ctx.progress(from + (to - from) * fraction.clamp(0.0, 1.0), message).await;
         }
+    }
+}
+
+/// What a build step is part of: itself, but for debootstrap's lines their first word (so its
+/// line per package counts once: "Retrieving", "Extracting", "Unpacking", "Configuring"…, where
+/// retrieving and validating alternate for each package and count as one).
+fn stage_of(message: &str) -> String {
+    match message.strip_prefix("debootstrap: ") {
+        Some(line) => match line.split_whitespace().next().unwrap_or_default() {
+            "Validating" => "Retrieving".to_string(),
+            word => word.to_string(),
+        },
+        None => message.to_string(),
     }
 }
 
@@ -495,6 +501,60 @@ mod tests {
         let job = LocalImageJob { source: Source::Path("/srv/a.raw".into()), ..LocalImageJob::debian_12(true) };
         let back: LocalImageJob = serde_json::from_value(serde_json::to_value(&job).unwrap()).unwrap();
         assert_eq!(back, job);
+    }
+
+    #[test]
+    fn debootstrap_lines_are_logged_once_per_stage() {
+        let lines = [
+            "debootstrap bookworm from http://deb.debian.org/debian",
+            "debootstrap: Retrieving InRelease",
+            "debootstrap: Checking Release signature",
+            "debootstrap: Retrieving Packages",
+            "debootstrap: Validating Packages",
+            "debootstrap: Resolving dependencies of required packages...",
+            "debootstrap: Resolving dependencies of base packages...",
+            "debootstrap: Retrieving adduser 3.134",
+            "debootstrap: Validating adduser 3.134",
+            "debootstrap: Retrieving apt 2.6.1",
+            "debootstrap: Validating apt 2.6.1",
+            "debootstrap: Extracting adduser...",
+            "debootstrap: Extracting apt...",
+            "debootstrap: Installing core packages...",
+            "debootstrap: Unpacking required packages...",
+            "debootstrap: Unpacking adduser...",
+            "debootstrap: Configuring required packages...",
+            "debootstrap: Configuring adduser...",
+            "debootstrap: Base system installed successfully.",
+            "setting up the guest system",
+            "writing the file system",
+        ];
+        let mut logged = Vec::new();
+        let mut stage = String::new();
+        for line in lines {
+            let s = stage_of(line);
+            if s != stage {
+                logged.push(line);
+                stage = s;
+            }
+        }
+        assert_eq!(
+            logged,
+            [
+                "debootstrap bookworm from http://deb.debian.org/debian",
+                "debootstrap: Retrieving InRelease",
+                "debootstrap: Checking Release signature",
+                "debootstrap: Retrieving Packages",
+                "debootstrap: Resolving dependencies of required packages...",
+                "debootstrap: Retrieving adduser 3.134",
+                "debootstrap: Extracting adduser...",
+                "debootstrap: Installing core packages...",
+                "debootstrap: Unpacking required packages...",
+                "debootstrap: Configuring required packages...",
+                "debootstrap: Base system installed successfully.",
+                "setting up the guest system",
+                "writing the file system",
+            ]
+        );
     }
 
     #[test]
