@@ -113,7 +113,7 @@ async fn first_start_sets_up_the_local_provider_once() {
     let out = wmai.run(&["admin", "local-image", "build", "debian-12"]).await.expect_code(0);
     out.clone()
         .expect_stdout("is built already")
-        .expect_stdout(&format!("is image {} of the catalogue", debian.id))
+        .expect_stdout(&format!("is image {} of the catalogue, enabled", debian.id))
         .expect_stdout("succeeded");
     assert_eq!(admin.images().await.unwrap().len(), 1, "no second entry for the same image");
     let dir = tempfile::tempdir().unwrap();

@@ -369,8 +369,8 @@ impl Engine {
             .import_image(&job.name, &file, Some(&job.description))
             .await
             .map_err(|e| TaskFailure::Failed(super::cloud_error(e).to_string()))?;
-        let id = self.catalogue_local_image(provider_id, owner_id, actor, &info.image_id, job).await?;
-        let state = if job.enable { "enabled" } else { "disabled: an administrator enables it" };
+        let (id, enabled) = self.catalogue_local_image(provider_id, owner_id, actor, &info.image_id, job).await?;
+        let state = if enabled { "enabled" } else { "disabled: an administrator enables it" };
         reporter
             .ctx
             .info(&format!("image {} ({}) is image {id} of the catalogue, {state}", job.name, info.image_id))
@@ -378,7 +378,8 @@ impl Engine {
         Ok(id)
     }
 
-    /// The catalogue entry of local image `cloud_id`: the existing one, or a new one.
+    /// The catalogue entry of local image `cloud_id` (the existing one, or a new one) and
+    /// whether it is enabled.
     async fn catalogue_local_image(
         &self,
         provider_id: i64,
@@ -386,19 +387,21 @@ impl Engine {
         actor: &Actor,
         cloud_id: &str,
         job: &LocalImageJob,
-    ) -> CoreResult<i64> {
+    ) -> CoreResult<(i64, bool)> {
         let now = now_ms();
         let mut tx = self.store().write_tx().await?;
-        let exists = sqlx::query("SELECT id FROM images WHERE provider_id = $1 AND region = $2 AND cloud_id = $3")
-            .bind(provider_id)
-            .bind(REGION)
-            .bind(cloud_id)
-            .fetch_optional(&mut *tx.tx)
-            .await?;
-        let id = match exists {
+        let exists =
+            sqlx::query("SELECT id, enabled FROM images WHERE provider_id = $1 AND region = $2 AND cloud_id = $3")
+                .bind(provider_id)
+                .bind(REGION)
+                .bind(cloud_id)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+        let (id, enabled) = match exists {
             Some(r) => {
                 let id = r.int("id")?;
-                if job.enable {
+                let enabled = r.flag("enabled")?;
+                if job.enable && !enabled {
                     sqlx::query(
                         "UPDATE images SET os_type = $1, login_user = $2, enabled = 1, updated_at = $3 WHERE id = $4",
                     )
@@ -409,7 +412,7 @@ impl Engine {
                     .execute(&mut *tx.tx)
                     .await?;
                 }
-                id
+                (id, enabled || job.enable)
             }
             None => {
                 let (id,): (i64,) = sqlx::query_as(
@@ -437,11 +440,11 @@ impl Engine {
                     })),
                 )
                 .await?;
-                id
+                (id, job.enable)
             }
         };
         tx.commit().await?;
-        Ok(id)
+        Ok((id, enabled))
     }
 }
 
