@@ -19,6 +19,9 @@
 //! - [`wait_for`] polls a condition with a deadline.
 //! - [`cli::Wmai`] runs the `wmai` CLI as a child process with a configuration directory of its
 //!   own and the token in a file, and captures its exit code, stdout and stderr ([`cli::CliOutput`]).
+//! - [`forward::Forwarder`] relays TCP connections from one loopback address to another; with
+//!   `Forwarder::on_free_loopback_address(22, guest)` and the EC2 emulator handing out that
+//!   address as an instance's public address, SSH to the "EC2" instance lands on a real guest.
 //! - [`custody`] calls the key custody routes the typed client lacks (SSH key export, master key
 //!   status and rotation, backup, restore) and reads a data dir's `master.key`.
 
@@ -26,6 +29,7 @@ pub mod binary;
 pub mod cli;
 pub mod core;
 pub mod custody;
+pub mod forward;
 pub mod postgres;
 
 use std::future::Future;
@@ -34,6 +38,7 @@ use std::time::{Duration, Instant};
 pub use crate::binary::{bin_path, bin_path_in_profile};
 pub use crate::cli::{CliOutput, Wmai};
 pub use crate::core::{Core, CoreOptions, DataDir, ADMIN_PASSWORD};
+pub use crate::forward::Forwarder;
 pub use crate::postgres::{fresh_postgres_db, postgres_url, PostgresDb, POSTGRES_ENV};
 
 /// Calls `check` every `every` until it returns `Some`, or fails after `timeout` saying `what`

@@ -113,19 +113,24 @@ async fn first_start_sets_up_the_local_provider_once() {
     let out = wmai.run(&["admin", "local-image", "build", "debian-12"]).await.expect_code(0);
     out.clone()
         .expect_stdout("is built already")
-        .expect_stdout(&format!("is image {} of the catalogue", debian.id))
+        .expect_stdout(&format!("is image {} of the catalogue, enabled", debian.id))
         .expect_stdout("succeeded");
     assert_eq!(admin.images().await.unwrap().len(), 1, "no second entry for the same image");
     let dir = tempfile::tempdir().unwrap();
     let disk = tiny_disk(dir.path());
     let disk_arg = disk.to_string_lossy().into_owned();
+    let copies = || -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(image_dir().join("imported")) else { return Vec::new() };
+        entries.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("/e2e-tiny-")).collect()
+    };
+    let before = copies();
     wmai.run(&[
         "admin",
         "local-image",
         "import",
         &disk_arg,
         "--name",
-        "tiny",
+        "e2e-tiny",
         "--os-type",
         "ubuntu",
         "--provider",
@@ -135,8 +140,12 @@ async fn first_start_sets_up_the_local_provider_once() {
     .expect_code(0)
     .expect_stdout("is a raw disk image")
     .expect_stdout("disabled: an administrator enables it");
-    let tiny = admin.images().await.unwrap().into_iter().find(|i| i.name == "tiny").expect("imported");
+    let tiny = admin.images().await.unwrap().into_iter().find(|i| i.name == "e2e-tiny").expect("imported");
     assert_eq!((tiny.enabled, tiny.os_type), (false, Some(OsType::Ubuntu)));
+    // The copy in the shared image folder is this test's own: remove it.
+    let made: Vec<PathBuf> = copies().into_iter().filter(|p| !before.contains(p)).collect();
+    assert_eq!(made.len(), 1, "one copy of the imported file: {made:?}");
+    std::fs::remove_file(&made[0]).unwrap();
     // Refusals, with the API's codes and exit codes.
     wmai.run(&["admin", "local-image", "build", "arch-linux"]).await.expect_error(6, "known: debian-12");
     wmai.run(&["admin", "local-image", "import", "/nonexistent/disk.qcow2"]).await.expect_error(6, "does not exist");

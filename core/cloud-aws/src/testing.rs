@@ -12,7 +12,8 @@
 //!
 //! Emulator limits to keep in mind: state changes are instant; DetachVolume needs the
 //! InstanceId; the public (54.x) and private (10.x) addresses it invents are not real —
-//! never connect to them.
+//! never connect to them. [`Moto::start_loopback`] starts one whose public addresses are
+//! loopback addresses a test chose (and forwards to a real machine).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::io::{Read, Write};
@@ -42,25 +43,56 @@ pub struct Moto {
     child: Child,
     port: u16,
     _dir: tempfile::TempDir,
+    /// The folder of [`Moto::start_loopback`]'s wrapper script.
+    _wrapper: Option<tempfile::TempDir>,
 }
+
+/// The wrapper [`Moto::start_loopback`] runs (see the file).
+const LOOPBACK_WRAPPER: &str = include_str!("moto_loopback.py");
 
 impl Moto {
     /// Starts a server of its own (with the validation switches and `extra_env`); `None`
     /// when the binary is missing and we are not under CI.
     pub fn start(extra_env: &[(&str, &str)]) -> Option<Moto> {
         let binary = binary()?;
+        Some(Self::start_command(&[binary], extra_env, None))
+    }
+
+    /// Starts a server of its own whose instances get their public addresses from `public_ips`
+    /// (in order, then again from the first) instead of invented ones, so that tests can forward
+    /// those addresses to real machines. Every address must be a loopback one (127.0.0.0/8).
+    /// `None` when moto is missing and we are not under CI.
+    pub fn start_loopback(public_ips: &[Ipv4Addr], extra_env: &[(&str, &str)]) -> Option<Moto> {
+        assert!(!public_ips.is_empty(), "no public address for the emulator's instances");
+        assert!(public_ips.iter().all(Ipv4Addr::is_loopback), "only loopback addresses: {public_ips:?}");
+        let binary = binary()?;
+        let python = interpreter(&binary);
+        let dir = tempfile::tempdir().expect("a folder for the wrapper");
+        let wrapper = dir.path().join("moto_loopback.py");
+        std::fs::write(&wrapper, LOOPBACK_WRAPPER).expect("writing the wrapper");
+        let ips = public_ips.iter().map(Ipv4Addr::to_string).collect::<Vec<_>>().join(",");
+        let mut env = vec![("WINTERMUTE_MOTO_PUBLIC_IPS", ips.as_str())];
+        env.extend_from_slice(extra_env);
+        Some(Self::start_command(&[python, wrapper], &env, Some(dir)))
+    }
+
+    /// Runs `command` (the server, or an interpreter and a script) with the server's arguments.
+    fn start_command(command: &[PathBuf], extra_env: &[(&str, &str)], keep: Option<tempfile::TempDir>) -> Moto {
         let mut last_error = String::new();
         // A free port can be taken between our probe and moto's bind: try a few.
         for _ in 0..3 {
-            match Self::try_start(&binary, extra_env) {
-                Ok(moto) => return Some(moto),
+            match Self::try_start(command, extra_env) {
+                Ok(mut moto) => {
+                    moto._wrapper = keep;
+                    return moto;
+                }
                 Err(e) => last_error = e,
             }
         }
-        panic!("moto_server ({}) did not start: {last_error}", binary.display());
+        panic!("moto ({}) did not start: {last_error}", command[command.len() - 1].display());
     }
 
-    fn try_start(binary: &PathBuf, extra_env: &[(&str, &str)]) -> Result<Moto, String> {
+    fn try_start(command: &[PathBuf], extra_env: &[(&str, &str)]) -> Result<Moto, String> {
         let port =
             TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -74,7 +106,7 @@ impl Moto {
             .arg("-c")
             .arg(watchdog)
             .arg("moto-watchdog")
-            .arg(binary)
+            .args(command)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .envs(VALIDATION)
             .envs(extra_env.iter().copied())
@@ -83,7 +115,7 @@ impl Moto {
             .stderr(log2)
             .spawn()
             .map_err(|e| format!("cannot run sh: {e}"))?;
-        let mut moto = Moto { child, port, _dir: dir };
+        let mut moto = Moto { child, port, _dir: dir, _wrapper: None };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
             if let Ok(Some(status)) = moto.child.try_wait() {
@@ -178,6 +210,18 @@ pub async fn moto() -> Option<Shared> {
     .await
     .expect("moto start")?;
     Some(Shared { moto, _turn: turn })
+}
+
+/// The Python that runs `moto_server` (its `#!` line), to run the loopback wrapper with.
+fn interpreter(moto_server: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(moto_server).unwrap_or_default();
+    let shebang = text.lines().next().and_then(|l| l.strip_prefix("#!")).map(str::trim);
+    match shebang {
+        Some(line) if !line.is_empty() && !line.starts_with("/usr/bin/env") => {
+            PathBuf::from(line.split_whitespace().next().unwrap_or(line))
+        }
+        _ => moto_server.with_file_name("python3"),
+    }
 }
 
 fn binary() -> Option<PathBuf> {

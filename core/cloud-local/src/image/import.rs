@@ -68,11 +68,11 @@ pub fn sniff_disk_image(path: &Path) -> Result<DiskFormat, ImageBuildError> {
     }
     if meta.len() < MIN_RAW_BYTES || meta.len() % 512 != 0 {
         return Err(not_image(
-            "it is neither a qcow2 image nor a raw disk (a whole number of 512-byte sectors, 1 MiB or more)",
+            "no qcow2 header, and too small or oddly sized for a raw disk (1 MiB or more, whole 512-byte sectors)",
         ));
     }
     if sector[510..] != [0x55, 0xaa] {
-        return Err(not_image("it is neither a qcow2 image nor a raw disk with a boot sector"));
+        return Err(not_image("no qcow2 header, and no boot sector (55 AA at byte 510) as a bootable raw disk has"));
     }
     Ok(DiskFormat::Raw)
 }

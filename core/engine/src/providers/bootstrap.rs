@@ -204,7 +204,6 @@ impl Engine {
         let image_id = match image {
             Some(r) => r.int("id").map_err(CoreError::from)?,
             None => {
-                say(format!("the {DEBIAN_12} image, in {}", self.config().local_image_dir().display())).await;
                 let mut reporter = Reporter::new(ctx, 0.05, 0.98);
                 let job = LocalImageJob::debian_12(true);
                 self.local_image_into_catalogue(&mut reporter, id, ctx.task.owner_id, &Actor::system(), &job).await?

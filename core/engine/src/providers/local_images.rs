@@ -199,14 +199,7 @@ impl<'a> Reporter<'a> {
     }
 
     async fn report(&mut self, message: &str, fraction: f64) {
-        let stage = match message.strip_prefix("debootstrap: ") {
-            // Retrieving and validating alternate for each package: one stage.
-            Some(line) => match line.split_whitespace().next().unwrap_or_default() {
-                "Validating" => "Retrieving".to_string(),
-                word => word.to_string(),
-            },
-            None => message.to_string(),
-        };
+        let stage = stage_of(message);
         let new_stage = stage != self.stage;
         if new_stage {
             self.stage = stage;
@@ -218,6 +211,19 @@ impl<'a> Reporter<'a> {
             let (from, to) = self.range;
             self.ctx.progress(from + (to - from) * fraction.clamp(0.0, 1.0), message).await;
         }
+    }
+}
+
+/// What a build step is part of: itself, but for debootstrap's lines their first word (so its
+/// line per package counts once: "Retrieving", "Extracting", "Unpacking", "Configuring"…, where
+/// retrieving and validating alternate for each package and count as one).
+fn stage_of(message: &str) -> String {
+    match message.strip_prefix("debootstrap: ") {
+        Some(line) => match line.split_whitespace().next().unwrap_or_default() {
+            "Validating" => "Retrieving".to_string(),
+            word => word.to_string(),
+        },
+        None => message.to_string(),
     }
 }
 
@@ -363,8 +369,8 @@ impl Engine {
             .import_image(&job.name, &file, Some(&job.description))
             .await
             .map_err(|e| TaskFailure::Failed(super::cloud_error(e).to_string()))?;
-        let id = self.catalogue_local_image(provider_id, owner_id, actor, &info.image_id, job).await?;
-        let state = if job.enable { "enabled" } else { "disabled: an administrator enables it" };
+        let (id, enabled) = self.catalogue_local_image(provider_id, owner_id, actor, &info.image_id, job).await?;
+        let state = if enabled { "enabled" } else { "disabled: an administrator enables it" };
         reporter
             .ctx
             .info(&format!("image {} ({}) is image {id} of the catalogue, {state}", job.name, info.image_id))
@@ -372,7 +378,8 @@ impl Engine {
         Ok(id)
     }
 
-    /// The catalogue entry of local image `cloud_id`: the existing one, or a new one.
+    /// The catalogue entry of local image `cloud_id` (the existing one, or a new one) and
+    /// whether it is enabled.
     async fn catalogue_local_image(
         &self,
         provider_id: i64,
@@ -380,19 +387,21 @@ impl Engine {
         actor: &Actor,
         cloud_id: &str,
         job: &LocalImageJob,
-    ) -> CoreResult<i64> {
+    ) -> CoreResult<(i64, bool)> {
         let now = now_ms();
         let mut tx = self.store().write_tx().await?;
-        let exists = sqlx::query("SELECT id FROM images WHERE provider_id = $1 AND region = $2 AND cloud_id = $3")
-            .bind(provider_id)
-            .bind(REGION)
-            .bind(cloud_id)
-            .fetch_optional(&mut *tx.tx)
-            .await?;
-        let id = match exists {
+        let exists =
+            sqlx::query("SELECT id, enabled FROM images WHERE provider_id = $1 AND region = $2 AND cloud_id = $3")
+                .bind(provider_id)
+                .bind(REGION)
+                .bind(cloud_id)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+        let (id, enabled) = match exists {
             Some(r) => {
                 let id = r.int("id")?;
-                if job.enable {
+                let enabled = r.flag("enabled")?;
+                if job.enable && !enabled {
                     sqlx::query(
                         "UPDATE images SET os_type = $1, login_user = $2, enabled = 1, updated_at = $3 WHERE id = $4",
                     )
@@ -403,7 +412,7 @@ impl Engine {
                     .execute(&mut *tx.tx)
                     .await?;
                 }
-                id
+                (id, enabled || job.enable)
             }
             None => {
                 let (id,): (i64,) = sqlx::query_as(
@@ -431,11 +440,11 @@ impl Engine {
                     })),
                 )
                 .await?;
-                id
+                (id, job.enable)
             }
         };
         tx.commit().await?;
-        Ok(id)
+        Ok((id, enabled))
     }
 }
 
@@ -495,6 +504,60 @@ mod tests {
         let job = LocalImageJob { source: Source::Path("/srv/a.raw".into()), ..LocalImageJob::debian_12(true) };
         let back: LocalImageJob = serde_json::from_value(serde_json::to_value(&job).unwrap()).unwrap();
         assert_eq!(back, job);
+    }
+
+    #[test]
+    fn debootstrap_lines_are_logged_once_per_stage() {
+        let lines = [
+            "debootstrap bookworm from http://deb.debian.org/debian",
+            "debootstrap: Retrieving InRelease",
+            "debootstrap: Checking Release signature",
+            "debootstrap: Retrieving Packages",
+            "debootstrap: Validating Packages",
+            "debootstrap: Resolving dependencies of required packages...",
+            "debootstrap: Resolving dependencies of base packages...",
+            "debootstrap: Retrieving adduser 3.134",
+            "debootstrap: Validating adduser 3.134",
+            "debootstrap: Retrieving apt 2.6.1",
+            "debootstrap: Validating apt 2.6.1",
+            "debootstrap: Extracting adduser...",
+            "debootstrap: Extracting apt...",
+            "debootstrap: Installing core packages...",
+            "debootstrap: Unpacking required packages...",
+            "debootstrap: Unpacking adduser...",
+            "debootstrap: Configuring required packages...",
+            "debootstrap: Configuring adduser...",
+            "debootstrap: Base system installed successfully.",
+            "setting up the guest system",
+            "writing the file system",
+        ];
+        let mut logged = Vec::new();
+        let mut stage = String::new();
+        for line in lines {
+            let s = stage_of(line);
+            if s != stage {
+                logged.push(line);
+                stage = s;
+            }
+        }
+        assert_eq!(
+            logged,
+            [
+                "debootstrap bookworm from http://deb.debian.org/debian",
+                "debootstrap: Retrieving InRelease",
+                "debootstrap: Checking Release signature",
+                "debootstrap: Retrieving Packages",
+                "debootstrap: Resolving dependencies of required packages...",
+                "debootstrap: Retrieving adduser 3.134",
+                "debootstrap: Extracting adduser...",
+                "debootstrap: Installing core packages...",
+                "debootstrap: Unpacking required packages...",
+                "debootstrap: Configuring required packages...",
+                "debootstrap: Base system installed successfully.",
+                "setting up the guest system",
+                "writing the file system",
+            ]
+        );
     }
 
     #[test]
