@@ -49,7 +49,9 @@ async fn a_killed_core_finds_its_running_guests_again() {
         eprintln!("SKIPPED: no built guest image in {}", image_dir.display());
         return;
     }
-    let mut core = Core::start(CoreOptions::new()).await.unwrap();
+    // The image folder shared with test-all's build, so the recipe finds the built image.
+    let mut core =
+        Core::start(CoreOptions::new().env("WMAIS__LOCAL__IMAGE_DIR", image_dir.to_string_lossy())).await.unwrap();
     let admin = core.admin_client().await.unwrap();
     let p = admin
         .create_provider(&NewProvider { kind: Some(ProviderKind::Local), name: "lab".into(), ..Default::default() })

@@ -66,7 +66,9 @@ async fn local_instances_are_launched_provisioned_and_controlled() {
         eprintln!("SKIPPED: no built guest image in {}", image_dir.display());
         return;
     }
-    let core = TestCore::start(Backend::Sqlite).await;
+    // The image folder shared with test-all's build, so the recipe finds the built image.
+    let shared = image_dir.clone();
+    let core = TestCore::start_with(Backend::Sqlite, move |c| c.local.image_dir = Some(shared)).await;
     let (engine, admin) = (&core.engine, core.admin.clone());
     engine.settings_set(&admin, "WMAIS_CONNECTION_RETRY_PAUSE", json!(2)).await.unwrap();
     engine.settings_set(&admin, "WMAIS_CONNECTION_ATTEMPTS", json!(150)).await.unwrap();
