@@ -62,6 +62,9 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// Largest backup archive `POST /api/v1/admin/restore` accepts, in bytes.
     pub restore_limit_bytes: u64,
+    /// The built browser interface (the folder with its `index.html`), served at `/`. When unset,
+    /// the core looks next to its binary (`frontend/`, then `../share/wintermute/frontend/`).
+    pub frontend_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -105,6 +108,7 @@ impl Default for ServerConfig {
             public_url: None,
             body_limit_bytes: 1024 * 1024,
             restore_limit_bytes: 64 * 1024 * 1024 * 1024,
+            frontend_dir: None,
         }
     }
 }

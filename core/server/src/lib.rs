@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod frontend;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -96,10 +97,18 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     api().1
 }
 
-/// The whole application: API, OpenAPI document, JSON errors for unknown routes and methods.
+/// The whole application: API, OpenAPI document, JSON errors for unknown API routes and methods,
+/// and the browser interface at `/` (see [`frontend`]).
 pub fn app(engine: Engine) -> Router {
     let body_limit = engine.config().server.body_limit_bytes;
     let (api_router, doc) = api();
+    let ui = std::sync::Arc::new(frontend::Frontend::locate(engine.config().server.frontend_dir.as_deref()));
+    match &*ui {
+        frontend::Frontend::Dir(dir) => tracing::info!("browser interface: {}", dir.display()),
+        frontend::Frontend::Missing { looked_in } => {
+            tracing::warn!("no browser interface (no index.html in {looked_in:?}); the API works without it")
+        }
+    }
 
     let doc_json = doc.to_pretty_json().unwrap_or_default();
     api_router
@@ -110,7 +119,10 @@ pub fn app(engine: Engine) -> Router {
                 async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
             }),
         )
-        .fallback(|| async { HttpError::new(ErrorCode::NotFound, "there is no such route; see /api/v1/openapi.json") })
+        .fallback(move |req: axum::extract::Request| {
+            let ui = ui.clone();
+            async move { frontend::serve(&ui, req).await }
+        })
         .method_not_allowed_fallback(|| async {
             HttpError::new(ErrorCode::MethodNotAllowed, "this route does not accept this method")
         })

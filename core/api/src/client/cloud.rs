@@ -73,6 +73,11 @@ impl Client {
         self.send(Method::PATCH, &format!("images/{id}"), p).await
     }
 
+    /// Removes an image from the core's list; it stays at the provider.
+    pub async fn delete_image(&self, id: i64) -> Result<(), ClientError> {
+        self.empty(Method::DELETE, &format!("images/{id}")).await
+    }
+
     pub async fn security_groups(&self, provider: i64, region: &str) -> Result<Vec<SecurityGroup>, ClientError> {
         #[derive(Serialize)]
         struct Q<'a> {
