@@ -16,6 +16,11 @@
 #                           WINTERMUTE_TEST_POSTGRES_URL; it is stopped and deleted at exit
 #   need_moto               make sure the EC2 emulator (moto) is installed in a venv under
 #                           ~/.cache/wintermute and export WINTERMUTE_MOTO_SERVER (its moto_server)
+#   need_wasm_bindgen       the wasm-bindgen CLI at exactly the version Cargo.lock names for the
+#                           wasm-bindgen crate (installed once into ~/.cache/wintermute/tools);
+#                           exports WM_WASM_BINDGEN (its path)
+#   need_chromium           Debian's chromium and chromium-driver (the browser tests); exports
+#                           WINTERMUTE_CHROMIUM and WINTERMUTE_CHROMEDRIVER
 
 # Build output lives outside the clone, so fresh clones (CI) reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wintermute/target}"
@@ -200,6 +205,41 @@ need_rust() {
 			rustup component add "$comp"
 		fi
 	done
+}
+
+# --- frontend tools ---------------------------------------------------------
+
+# Tools built with `cargo install` live here, outside the clone, so every clone reuses them.
+WM_TOOLS="$HOME/.cache/wintermute/tools"
+
+need_wasm_bindgen() {
+	need_cargo
+	local version
+	version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' "$WM_ROOT/Cargo.lock")"
+	[[ -n "$version" ]] || die "Cargo.lock names no wasm-bindgen version"
+	WM_WASM_BINDGEN="$WM_TOOLS/bin/wasm-bindgen"
+	export WM_WASM_BINDGEN
+	# The CLI must match the crate exactly, or the generated glue does not fit the module.
+	if [[ -x "$WM_WASM_BINDGEN" && "$("$WM_WASM_BINDGEN" --version 2>/dev/null)" == "wasm-bindgen $version" ]]; then
+		return 0
+	fi
+	say "installing wasm-bindgen-cli $version into $WM_TOOLS (cargo install; takes minutes, once)"
+	# --locked first (the versions its authors tested); if the registry lacks one of those, the
+	# newest compatible ones.
+	local target="$HOME/.cache/wintermute/target-tools"
+	if ! CARGO_TARGET_DIR="$target" cargo install --quiet --locked --force --root "$WM_TOOLS" wasm-bindgen-cli --version "$version"; then
+		say "cargo install --locked failed; trying without --locked"
+		CARGO_TARGET_DIR="$target" cargo install --quiet --force --root "$WM_TOOLS" wasm-bindgen-cli --version "$version" ||
+			die "cargo install wasm-bindgen-cli $version failed"
+	fi
+	[[ "$("$WM_WASM_BINDGEN" --version 2>/dev/null)" == "wasm-bindgen $version" ]] ||
+		die "$WM_WASM_BINDGEN is not version $version after installing it"
+}
+
+need_chromium() {
+	need_apt chromium chromium-driver
+	export WINTERMUTE_CHROMIUM="${WINTERMUTE_CHROMIUM:-/usr/bin/chromium}"
+	export WINTERMUTE_CHROMEDRIVER="${WINTERMUTE_CHROMEDRIVER:-/usr/bin/chromedriver}"
 }
 
 # --- EC2 emulator -----------------------------------------------------------

@@ -22,10 +22,15 @@
 //! - [`forward::Forwarder`] relays TCP connections from one loopback address to another; with
 //!   `Forwarder::on_free_loopback_address(22, guest)` and the EC2 emulator handing out that
 //!   address as an instance's public address, SSH to the "EC2" instance lands on a real guest.
+//! - [`browser::Browser`] runs Debian's headless Chromium through chromedriver (WebDriver, with
+//!   `fantoccini`) on a fresh profile; [`browser::browser_prerequisites`] finds Chromium,
+//!   chromedriver and the built frontend (`scripts/build-frontend`), failing under `CI=true` when one
+//!   is missing; screenshots go to [`browser::screenshots_dir`].
 //! - [`custody`] calls the key custody routes the typed client lacks (SSH key export, master key
 //!   status and rotation, backup, restore) and reads a data dir's `master.key`.
 
 pub mod binary;
+pub mod browser;
 pub mod cli;
 pub mod core;
 pub mod custody;

@@ -1,0 +1,275 @@
+//! The browser interface in a real headless Chromium against a real `wmais` serving the built
+//! frontend: first login with the forced password change, the dashboard's charts, users and
+//! permissions, a local provider synchronized with its task log arriving live, a task followed
+//! and cancelled, and what a user without rights does not get. Screenshots of the main screens
+//! are saved (see `browser::screenshots_dir`) and their paths printed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use wintermute_api::client::Client;
+use wintermute_api::tasks::{DebugTaskRequest, TaskState};
+use wintermute_api::users::{NewUser, Permission};
+use wintermute_tests::browser::{browser_prerequisites, Browser};
+use wintermute_tests::{Core, CoreOptions, ADMIN_PASSWORD};
+
+async fn core_with_frontend(dist: &std::path::Path) -> Core {
+    Core::start(
+        CoreOptions::new()
+            .env("WMAIS__SERVER__FRONTEND_DIR", dist.display().to_string())
+            .env("WMAIS__DEBUG__TEST_TASKS", "true"),
+    )
+    .await
+    .unwrap()
+}
+
+/// Logs in through the login form and waits for the dashboard.
+async fn log_in(b: &Browser, login: &str, password: &str) {
+    b.type_into("input[name=login]", login).await.unwrap();
+    b.type_into("input[name=password]", password).await.unwrap();
+    b.click_text("button[type=submit]", "Log in").await.unwrap();
+}
+
+async fn count(b: &Browser, css: &str) -> usize {
+    b.find_all(css).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn first_login_changes_the_password_then_dashboard_users_and_permissions() {
+    let Some(dist) = browser_prerequisites().unwrap() else { return };
+    let core = core_with_frontend(&dist).await;
+    let temp = core.admin_password().unwrap();
+    let b = Browser::start("admin", 1366, 900).await.unwrap();
+    b.goto(core.url()).await.unwrap();
+
+    // The login screen; a wrong password is refused with the core's message.
+    b.find("form.auth-card").await.unwrap();
+    b.screenshot("01-login").await.unwrap();
+    log_in(&b, "admin", "not-the-password").await;
+    let err = b.find_with_text(".error", "").await.unwrap().text().await.unwrap();
+    assert!(err.to_lowercase().contains("password") || err.to_lowercase().contains("login"), "{err}");
+    b.replace_text("input[name=password]", &temp).await.unwrap();
+    b.click_text("button[type=submit]", "Log in").await.unwrap();
+
+    // The temporary password must be replaced before anything else.
+    b.find_with_text("h1", "Choose your password").await.unwrap();
+    assert_eq!(count(&b, "nav.nav").await, 0, "no menu before the password is changed");
+    b.type_into("input[name=current_password]", &temp).await.unwrap();
+    b.type_into("input[name=new_password]", "short").await.unwrap();
+    b.type_into("input[name=repeat_password]", "short").await.unwrap();
+    b.click_text("button[type=submit]", "Change password").await.unwrap();
+    let err = b.find_with_text(".error", "10 characters").await.unwrap();
+    assert!(err.is_displayed().await.unwrap());
+    b.screenshot("02-forced-password-change-error").await.unwrap();
+    b.replace_text("input[name=new_password]", ADMIN_PASSWORD).await.unwrap();
+    b.replace_text("input[name=repeat_password]", ADMIN_PASSWORD).await.unwrap();
+    b.click_text("button[type=submit]", "Change password").await.unwrap();
+    b.find_with_text("h1", "Dashboard").await.unwrap();
+    // The core took the new password.
+    let admin: Client = core.admin_client().await.unwrap();
+    assert!(!admin.whoami().await.unwrap().must_change_password);
+
+    // A task of the admin, so the charts have something to show.
+    let task = admin.start_debug_task(&DebugTaskRequest { steps: 1, resumable: false, fail_at: None }).await.unwrap();
+    wintermute_tests::wait_for("the debug task", Duration::from_secs(30), Duration::from_millis(200), || {
+        let admin = admin.clone();
+        async move { Ok(admin.task(task.id).await?.state.is_finished().then_some(())) }
+    })
+    .await
+    .unwrap();
+    b.click_text("button", "Refresh").await.unwrap();
+    b.wait_until("four history charts", || async { Ok(count(&b, "figure.chart svg").await == 4) }).await.unwrap();
+    let days = admin.dashboard().await.unwrap().history.days.len();
+    assert!(days > 1);
+    assert_eq!(count(&b, "figure.chart svg rect.mark").await, 2 * days, "two bar charts, a bar per day");
+    assert_eq!(count(&b, "figure.chart svg circle.mark").await, 2 * days, "two line charts, a point per day");
+    // Today's bar of "Tasks started" has a height: the chart draws the data.
+    let today_height = b
+        .js("const r = document.querySelectorAll('figure.series-d rect.mark'); return r[r.length - 1].getAttribute('height');")
+        .await
+        .unwrap();
+    let h: f64 = today_height.as_str().unwrap().parse().unwrap();
+    assert!(h > 1.0, "today's task bar is drawn: height {h}");
+    b.find_with_text(".activity li", "step 1 of 1 done").await.unwrap();
+    b.screenshot("03-dashboard").await.unwrap();
+
+    // Security → Users: create a user.
+    b.click_text("nav.nav a", "Security").await.unwrap();
+    b.find_with_text("h1", "Users").await.unwrap();
+    b.click_text("button", "New user").await.unwrap();
+    b.find(".modal input[name=login]").await.unwrap();
+    b.type_into(".modal input[name=login]", "alice").await.unwrap();
+    b.type_into(".modal input[name=first_name]", "Alice").await.unwrap();
+    b.type_into(".modal input[name=last_name]", "Liddell").await.unwrap();
+    b.type_into(".modal input[name=email]", "alice@example.org").await.unwrap();
+    b.type_into(".modal input[name=password]", "Temp-Pass-1234").await.unwrap();
+    b.screenshot("04-new-user-dialog").await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find("tr[data-login=alice]").await.unwrap();
+    assert_eq!(count(&b, ".modal").await, 0, "the dialog closed");
+
+    // Give her a permission with "Edit security".
+    b.click_text("tr[data-login=alice] button", "Edit security").await.unwrap();
+    b.find(".modal input[name=create_user]").await.unwrap().click().await.unwrap();
+    b.find(".modal input[name=view_logs]").await.unwrap().click().await.unwrap();
+    b.screenshot("05-user-permissions").await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find_with_text("tr[data-login=alice] td.perms", "Create user").await.unwrap();
+    let alice = admin.users().await.unwrap().into_iter().find(|u| u.login == "alice").unwrap();
+    assert_eq!(alice.permissions, vec![Permission::CreateUser, Permission::ViewLogs]);
+    assert!(alice.must_change_password, "an admin-set password is temporary");
+    assert_eq!(alice.first_name, "Alice");
+
+    // The same login again: the core's refusal is shown in the dialog.
+    b.click_text("button", "New user").await.unwrap();
+    b.type_into(".modal input[name=login]", "alice").await.unwrap();
+    b.type_into(".modal input[name=password]", "Temp-Pass-1234").await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find_with_text(".modal .error", "already exists").await.unwrap();
+    b.screenshot("06-user-dialog-error").await.unwrap();
+    // Escape closes a dialog.
+    b.find(".modal input[name=login]").await.unwrap().send_keys("\u{e00c}").await.unwrap();
+    b.wait_until("the dialog to close", || async { Ok(count(&b, ".modal").await == 0) }).await.unwrap();
+    b.screenshot("07-users").await.unwrap();
+
+    // A phone-sized window: the menu folds behind a button.
+    b.set_size(390, 844).await.unwrap();
+    b.click_text(".brand", "Wintermute").await.unwrap();
+    b.find_with_text("h1", "Dashboard").await.unwrap();
+    let nav = b.find("#main-nav").await.unwrap();
+    assert!(!nav.is_displayed().await.unwrap(), "the menu is folded on a phone");
+    b.screenshot("08-dashboard-phone").await.unwrap();
+    b.find("button.menu-toggle").await.unwrap().click().await.unwrap();
+    b.wait_until("the menu to open", || async { Ok(b.find("#main-nav").await?.is_displayed().await?) }).await.unwrap();
+    b.screenshot("09-menu-phone").await.unwrap();
+    let width: i64 = b.js("return document.documentElement.scrollWidth;").await.unwrap().as_i64().unwrap();
+    assert!(width <= 400, "nothing sticks out sideways on a phone: page width {width}");
+
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_local_provider_is_synchronized_and_a_task_log_arrives_live() {
+    let Some(dist) = browser_prerequisites().unwrap() else { return };
+    let core = core_with_frontend(&dist).await;
+    let admin = core.admin_client().await.unwrap();
+    let b = Browser::start("provider", 1366, 900).await.unwrap();
+    b.goto(core.url()).await.unwrap();
+    log_in(&b, "admin", ADMIN_PASSWORD).await;
+    b.find_with_text("h1", "Dashboard").await.unwrap();
+
+    // A client route opened directly: the core answers with the app, which keeps the session.
+    b.goto(&format!("{}providers", core.url())).await.unwrap();
+    b.find_with_text("h1", "Cloud providers").await.unwrap();
+    b.click_text("button", "New provider").await.unwrap();
+    b.click_text(".dropdown button", "Local").await.unwrap();
+    b.type_into(".modal input[name=name]", "lab").await.unwrap();
+    b.type_into(".modal input[name=description]", "QEMU guests on the core").await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find_with_text(".modal .ok", "Saved").await.unwrap();
+
+    // "Synchronize configuration": the task's log shows in the dialog as it is written.
+    b.click_text(".modal button.sync", "Synchronize configuration").await.unwrap();
+    b.find_with_text(".sync-progress .badge", "succeeded").await.unwrap();
+    b.find_with_text(".sync-progress .log-row", "credentials accepted").await.unwrap();
+    b.find_with_text(".sync-progress .log-row", "instance types").await.unwrap();
+    b.click_text(".modal .tabs button", "Instance types").await.unwrap();
+    let boxes = b.find_all(".modal .tab-panel:not([hidden]) input[type=checkbox]").await.unwrap();
+    assert!(!boxes.is_empty(), "the synchronization loaded instance types");
+    boxes[0].click().await.unwrap();
+    b.screenshot("10-provider-instance-types").await.unwrap();
+    b.click_text(".modal .tabs button", "Summary").await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find_with_text(".modal .ok", "Saved").await.unwrap();
+    b.screenshot("11-provider-summary").await.unwrap();
+    let p = admin.providers().await.unwrap().into_iter().find(|p| p.name == "lab").unwrap();
+    assert_eq!(p.status, "synced");
+    assert_eq!(p.instance_types.iter().filter(|t| t.allowed).count(), 1, "{:?}", p.instance_types);
+    b.click_text(".modal button", "Close").await.unwrap();
+    b.find_with_text("tr[data-provider=lab]", "synced").await.unwrap();
+    b.find_with_text("tr[data-provider=lab]", "1 of").await.unwrap();
+    b.screenshot("12-providers").await.unwrap();
+
+    // A task followed live: its log grows on the page without a reload, then it is cancelled.
+    let task = admin.start_debug_task(&DebugTaskRequest { steps: 60, resumable: false, fail_at: None }).await.unwrap();
+    b.goto(&format!("{}tasks/{}", core.url(), task.id)).await.unwrap();
+    b.find_with_text("h1", &format!("Task {}", task.id)).await.unwrap();
+    b.find_with_text(".log-box .log-row", "step 1 of 60 done").await.unwrap();
+    let before = count(&b, ".log-box .log-row").await;
+    b.wait_until("two more log lines", || async { Ok(count(&b, ".log-box .log-row").await >= before + 2) })
+        .await
+        .unwrap();
+    b.screenshot("13-task-live-log").await.unwrap();
+    b.click_text("button.danger", "Cancel").await.unwrap();
+    b.find_with_text("[data-testid=task-state]", "cancelled").await.unwrap();
+    assert_eq!(admin.task(task.id).await.unwrap().state, TaskState::Cancelled);
+
+    // The task list shows both tasks with their states.
+    b.click_text(".tasks-link", "Tasks").await.unwrap();
+    b.find_with_text(&format!("tr[data-task-id=\"{}\"]", task.id), "cancelled").await.unwrap();
+    b.find_with_text("tr[data-state=succeeded]", "Synchronize the configuration of lab").await.unwrap();
+    b.screenshot("14-tasks").await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_user_without_rights_sees_no_admin_actions() {
+    let Some(dist) = browser_prerequisites().unwrap() else { return };
+    let core = core_with_frontend(&dist).await;
+    let admin = core.admin_client().await.unwrap();
+    admin
+        .create_user(&NewUser {
+            login: "bob".into(),
+            password: "Temp-Pass-1234".into(),
+            enabled: true,
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    let mut bob = core.client().unwrap();
+    bob.login("bob", "Temp-Pass-1234").await.unwrap();
+    bob.change_password("Temp-Pass-1234", "Bobs-Own-Pass-99").await.unwrap();
+
+    let b = Browser::start("user", 1280, 900).await.unwrap();
+    b.goto(core.url()).await.unwrap();
+    log_in(&b, "bob", "Bobs-Own-Pass-99").await;
+    b.find_with_text("h1", "Dashboard").await.unwrap();
+    let menu = b.find("#main-nav").await.unwrap().text().await.unwrap();
+    assert!(!menu.contains("Security"), "no user management without its permissions: {menu}");
+
+    b.click_text("nav.nav a", "Providers").await.unwrap();
+    b.find_with_text("p.muted", "No provider is shared with you").await.unwrap();
+    assert_eq!(count(&b, ".page-head button").await, 0, "no \"New provider\" for a user");
+
+    b.click_text("nav.nav a", "Settings").await.unwrap();
+    b.find_with_text("p.hint", "Only administrators change settings").await.unwrap();
+    b.find("form.setting").await.unwrap();
+    assert_eq!(count(&b, "form.setting button[type=submit]").await, 0, "no Save buttons");
+    let enabled_inputs = b
+        .js("return [...document.querySelectorAll('form.setting input')].filter(i => !i.disabled).length;")
+        .await
+        .unwrap();
+    assert_eq!(enabled_inputs.as_i64(), Some(0), "every setting is read-only");
+    b.screenshot("15-settings-user").await.unwrap();
+
+    // The profile: own details, password change and SSH public key.
+    b.click_text(".user-button", "bob").await.unwrap();
+    b.click_text(".dropdown a", "Profile: bob").await.unwrap();
+    b.find_with_text("h1", "Profile: bob").await.unwrap();
+    let key = b.find("textarea.key").await.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    assert!(key.starts_with("ssh-ed25519 "), "{key}");
+    assert_eq!(key.trim(), bob.ssh_key(bob.whoami().await.unwrap().id).await.unwrap().public_key.trim());
+    b.type_into("input[name=first_name]", "Bob").await.unwrap();
+    b.click_text("form button[type=submit]", "Save").await.unwrap();
+    b.find_with_text(".ok", "Saved").await.unwrap();
+    assert_eq!(bob.whoami().await.unwrap().first_name, "Bob");
+    b.screenshot("16-profile").await.unwrap();
+
+    // Logout returns to the login screen, and the token no longer works.
+    b.click_text(".user-button", "bob").await.unwrap();
+    b.click_text(".dropdown button", "Logout").await.unwrap();
+    b.find("form.auth-card").await.unwrap();
+    let kept = b.js("return window.localStorage.getItem('wintermute.token');").await.unwrap();
+    assert!(kept.is_null(), "the token is forgotten: {kept}");
+    b.close().await.unwrap();
+}
