@@ -59,7 +59,7 @@ pub fn HistoryChart(
 
     let every = n.div_ceil(6).max(1);
     let labels = (0..n)
-        .filter(|i| (n - 1 - i) % every == 0)
+        .filter(|i| (n - 1 - i).is_multiple_of(every))
         .map(|i| {
             view! {
                 <text class="axis-label" x=x_mid(i) y=H - 8.0 text-anchor="middle">

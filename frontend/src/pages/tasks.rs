@@ -82,7 +82,7 @@ pub fn TaskList() -> impl IntoView {
                 .filter(|t| !only_mine || t.owner_id == me)
                 .cloned()
                 .collect();
-            out.sort_by(|a, b| b.id.cmp(&a.id));
+            out.sort_by_key(|t| std::cmp::Reverse(t.id));
             out
         })
     };
