@@ -11,6 +11,7 @@ use wintermute_api::users::Permission;
 use crate::api::{use_auth, Auth};
 use crate::events::{self, use_live, Live};
 use crate::pages;
+use crate::ui::PersonIcon;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -147,9 +148,8 @@ fn TopBar() -> impl IntoView {
                         aria-expanded=move || user_open.get().to_string()
                         on:click=move |_| user_open.update(|o| *o = !*o)
                     >
-                        <span aria-hidden="true">"👤"</span>
-                        " "
-                        {login}
+                        <PersonIcon />
+                        <span>{login}</span>
                     </button>
                     <Show when=move || user_open.get()>
                         <div class="dropdown" role="menu">

@@ -101,10 +101,12 @@ pub fn HistoryChart(
             } else {
                 String::new()
             };
+            // Many days: small points, so the line stays readable.
+            let dot = if n > 45 { 1.6 } else { 3.0 };
             let dots = (0..n)
                 .map(|i| {
                     view! {
-                        <circle class="mark" cx=x_mid(i) cy=y(values[i].max(0)) r=3>
+                        <circle class="mark" cx=x_mid(i) cy=y(values[i].max(0)) r=dot>
                             <title>{tip(i)}</title>
                         </circle>
                     }
@@ -129,7 +131,7 @@ pub fn HistoryChart(
     view! {
         <figure class=format!("chart {series}")>
             <figcaption>{title.clone()}</figcaption>
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=summary preserveAspectRatio="none">
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=summary>
                 {grid}
                 <line class="axis" x1=LEFT x2=W - RIGHT y1=TOP + plot_h y2=TOP + plot_h></line>
                 {marks}

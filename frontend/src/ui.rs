@@ -92,6 +92,17 @@ pub fn StateBadge(state: TaskState) -> impl IntoView {
     view! { <span class=format!("badge state-{}", state.as_str())>{state.as_str()}</span> }
 }
 
+/// A person, for the user menu (drawn, not a font's emoji: not every system has one).
+#[component]
+pub fn PersonIcon() -> impl IntoView {
+    view! {
+        <svg class="icon" viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">
+            <circle cx="8" cy="5" r="3" fill="currentColor"></circle>
+            <path d="M2 15c0-3.3 2.7-5.5 6-5.5s6 2.2 6 5.5z" fill="currentColor"></path>
+        </svg>
+    }
+}
+
 /// A yes/no cell.
 pub fn yes_no(b: bool) -> &'static str {
     if b {

@@ -228,11 +228,11 @@ async fn a_user_without_rights_sees_no_admin_actions() {
         .unwrap();
     let mut bob = core.client().unwrap();
     bob.login("bob", "Temp-Pass-1234").await.unwrap();
-    bob.change_password("Temp-Pass-1234", "Bobs-Own-Pass-99").await.unwrap();
+    bob.change_password("Temp-Pass-1234", "Second-Pass-2468").await.unwrap();
 
     let b = Browser::start("user", 1280, 900).await.unwrap();
     b.goto(core.url()).await.unwrap();
-    log_in(&b, "bob", "Bobs-Own-Pass-99").await;
+    log_in(&b, "bob", "Second-Pass-2468").await;
     b.find_with_text("h1", "Dashboard").await.unwrap();
     let menu = b.find("#main-nav").await.unwrap().text().await.unwrap();
     assert!(!menu.contains("Security"), "no user management without its permissions: {menu}");

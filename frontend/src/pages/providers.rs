@@ -42,6 +42,7 @@ pub fn Providers() -> impl IntoView {
         dialog.set(Dialog::None);
         reload();
     });
+    let changed = Callback::new(move |_| reload());
     let admin = move || auth.is_admin();
     view! {
         <section class="page">
@@ -130,10 +131,10 @@ pub fn Providers() -> impl IntoView {
             }}
             {move || match dialog.get() {
                 Dialog::None => ().into_any(),
-                Dialog::New(kind) => view! { <ProviderDialog existing=None kind=kind on_close=close /> }.into_any(),
+                Dialog::New(kind) => view! { <ProviderDialog existing=None kind=kind on_close=close on_changed=changed /> }.into_any(),
                 Dialog::Edit(p) => {
                     let kind = p.kind;
-                    view! { <ProviderDialog existing=Some(p) kind=kind on_close=close /> }.into_any()
+                    view! { <ProviderDialog existing=Some(p) kind=kind on_close=close on_changed=changed /> }.into_any()
                 }
                 Dialog::Security(id) => {
                     view! { <SecurityDialog kind=ObjectKind::Provider id=id on_close=close /> }.into_any()
@@ -207,7 +208,13 @@ enum Tab {
 
 /// "AWS Settings" / "Local Settings": create, then synchronize, then choose what users may use.
 #[component]
-fn ProviderDialog(existing: Option<Provider>, kind: ProviderKind, on_close: Callback<()>) -> impl IntoView {
+fn ProviderDialog(
+    existing: Option<Provider>,
+    kind: ProviderKind,
+    on_close: Callback<()>,
+    /// The list behind the dialog reloads after each save and synchronization.
+    on_changed: Callback<()>,
+) -> impl IntoView {
     let auth = use_auth();
     let live = use_live();
     let provider = RwSignal::new(existing.clone());
@@ -250,6 +257,7 @@ fn ProviderDialog(existing: Option<Provider>, kind: ProviderKind, on_close: Call
                     live.merge_log(tid, log);
                     let synced = p.status == "synced";
                     provider.set(Some(p));
+                    on_changed.run(());
                     if synced && state == TaskState::Succeeded {
                         notice.set(Some("Synchronized: choose the regions and instance types users may use.".into()));
                     }

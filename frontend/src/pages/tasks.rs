@@ -87,6 +87,7 @@ pub fn TaskList() -> impl IntoView {
         })
     };
 
+    let shown_ids = move || shown().into_iter().map(|t| t.id).collect::<Vec<i64>>();
     view! {
         <section class="page">
             <div class="page-head">
@@ -125,8 +126,10 @@ pub fn TaskList() -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        <For each=shown key=|t| (t.id, t.state, t.progress.to_bits(), t.message.clone()) let:t>
-                            <TaskRow task=t live=live />
+                        // Rows are kept by id and update in place (a row re-made on every
+                        // progress step would swallow clicks on its Cancel button).
+                        <For each=shown_ids key=|id| *id let:id>
+                            <TaskRow id=id live=live />
                         </For>
                     </tbody>
                 </table>
@@ -144,24 +147,26 @@ pub fn TaskList() -> impl IntoView {
 }
 
 #[component]
-fn TaskRow(task: Task, live: Live) -> impl IntoView {
+fn TaskRow(id: i64, live: Live) -> impl IntoView {
     let auth = use_auth();
-    let progress = task.progress;
-    let cancellable = may_cancel(auth, &task);
-    let id = task.id;
+    let task = Memo::new(move |_| live.tasks.with(|t| t.get(&id).cloned()));
+    let text = move |f: fn(&Task) -> String| move || task.with(|t| t.as_ref().map(f).unwrap_or_default());
+    let state = Memo::new(move |_| task.with(|t| t.as_ref().map(|t| t.state)));
+    let cancellable = Memo::new(move |_| task.with(|t| t.as_ref().is_some_and(|t| may_cancel(auth, t))));
+    let progress = Signal::derive(move || task.with(|t| t.as_ref().map(|t| t.progress).unwrap_or(0.0)));
     view! {
-        <tr data-task-id=id data-state=task.state.as_str()>
+        <tr data-task-id=id data-state=move || state.get().map(|s| s.as_str()).unwrap_or("")>
             <td>{id}</td>
             <td>
-                <A href=format!("/tasks/{id}")>{task.title.clone()}</A>
-                <div class="sub">{task.message.clone()}</div>
+                <A href=format!("/tasks/{id}")>{text(|t| t.title.clone())}</A>
+                <div class="sub">{text(|t| t.message.clone())}</div>
             </td>
-            <td>{task.owner_login.clone()}</td>
-            <td><StateBadge state=task.state /></td>
-            <td><Progress value=Signal::derive(move || progress) /></td>
-            <td>{fmt_time(&task.created_at)}</td>
+            <td>{text(|t| t.owner_login.clone())}</td>
+            <td>{move || state.get().map(|s| view! { <StateBadge state=s /> })}</td>
+            <td><Progress value=progress /></td>
+            <td>{text(|t| fmt_time(&t.created_at))}</td>
             <td>
-                <Show when=move || cancellable>
+                <Show when=move || cancellable.get()>
                     <CancelButton id=id live=live />
                 </Show>
             </td>
@@ -211,7 +216,12 @@ pub fn TaskDetail() -> impl IntoView {
             },
         );
     });
-    let task = move || live.tasks.with(|t| t.get(&id()).cloned());
+    let task = Memo::new(move |_| live.tasks.with(|t| t.get(&id()).cloned()));
+    let text = move |f: fn(&Task) -> String| move || task.with(|t| t.as_ref().map(f).unwrap_or_default());
+    let exists = Memo::new(move |_| task.with(|t| t.is_some()));
+    let state = Memo::new(move |_| task.with(|t| t.as_ref().map(|t| t.state)));
+    let cancellable = Memo::new(move |_| task.with(|t| t.as_ref().is_some_and(|t| may_cancel(auth, t))));
+    let progress = Signal::derive(move || task.with(|t| t.as_ref().map(|t| t.progress).unwrap_or(0.0)));
     let lines = move || live.logs.with(|l| l.get(&id()).cloned().unwrap_or_default());
     let log_box = NodeRef::<leptos::html::Div>::new();
     // Follow the end of the log as lines arrive.
@@ -227,40 +237,33 @@ pub fn TaskDetail() -> impl IntoView {
         <section class="page">
             <p class="crumbs"><A href="/tasks">"← Tasks"</A></p>
             <ErrorBox error=error />
-            {move || {
-                task()
-                    .map(|t| {
-                        let cancellable = may_cancel(auth, &t);
-                        let progress = t.progress;
-                        let tid = t.id;
-                        view! {
-                            <div class="page-head">
-                                <h1>{format!("Task {}: {}", t.id, t.title)}</h1>
-                                <Show when=move || cancellable>
-                                    <CancelButton id=tid live=live />
-                                </Show>
-                            </div>
-                            <dl class="facts">
-                                <dt>"State"</dt>
-                                <dd data-testid="task-state"><StateBadge state=t.state /></dd>
-                                <dt>"Progress"</dt>
-                                <dd><Progress value=Signal::derive(move || progress) /></dd>
-                                <dt>"Message"</dt>
-                                <dd>{t.message.clone()}</dd>
-                                <dt>"Kind"</dt>
-                                <dd><code>{t.kind.clone()}</code></dd>
-                                <dt>"Owner"</dt>
-                                <dd>{t.owner_login.clone()}</dd>
-                                <dt>"Created"</dt>
-                                <dd>{fmt_time(&t.created_at)}</dd>
-                                <dt>"Started"</dt>
-                                <dd>{fmt_opt_time(&t.started_at)}</dd>
-                                <dt>"Finished"</dt>
-                                <dd>{fmt_opt_time(&t.finished_at)}</dd>
-                            </dl>
-                        }
-                    })
-            }}
+            // Built once; each field follows the task (no re-made buttons while it runs).
+            <Show when=move || exists.get()>
+                <div class="page-head">
+                    <h1>{text(|t| format!("Task {}: {}", t.id, t.title))}</h1>
+                    <Show when=move || cancellable.get()>
+                        <CancelButton id=id() live=live />
+                    </Show>
+                </div>
+                <dl class="facts">
+                    <dt>"State"</dt>
+                    <dd data-testid="task-state">{move || state.get().map(|s| view! { <StateBadge state=s /> })}</dd>
+                    <dt>"Progress"</dt>
+                    <dd><Progress value=progress /></dd>
+                    <dt>"Message"</dt>
+                    <dd>{text(|t| t.message.clone())}</dd>
+                    <dt>"Kind"</dt>
+                    <dd><code>{text(|t| t.kind.clone())}</code></dd>
+                    <dt>"Owner"</dt>
+                    <dd>{text(|t| t.owner_login.clone())}</dd>
+                    <dt>"Created"</dt>
+                    <dd>{text(|t| fmt_time(&t.created_at))}</dd>
+                    <dt>"Started"</dt>
+                    <dd>{text(|t| fmt_opt_time(&t.started_at))}</dd>
+                    <dt>"Finished"</dt>
+                    <dd>{text(|t| fmt_opt_time(&t.finished_at))}</dd>
+                </dl>
+            </Show>
             <h2>"Log"</h2>
             <div class="log-box" node_ref=log_box role="log" aria-live="polite" tabindex="0">
                 <For each=lines key=|l| l.seq let:l>
