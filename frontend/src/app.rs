@@ -13,22 +13,38 @@ use crate::events::{self, use_live, Live};
 use crate::pages;
 use crate::ui::PersonIcon;
 
+/// Which of the app's three faces shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Restoring,
+    LoggedOut,
+    MustChangePassword,
+    In,
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let auth = Auth::restore();
     provide_context(auth);
+    // A memo, so that changes of the session that keep the face (a profile saved, a user record
+    // reloaded) do not build the app anew.
+    let gate = Memo::new(move |_| {
+        if auth.restoring.get() {
+            return Gate::Restoring;
+        }
+        match auth.session.with(|s| s.as_ref().map(|s| s.user.must_change_password)) {
+            None => Gate::LoggedOut,
+            Some(true) => Gate::MustChangePassword,
+            Some(false) => Gate::In,
+        }
+    });
     view! {
         <Router>
-            {move || {
-                if auth.restoring.get() {
-                    view! { <p class="loading center">"Loading…"</p> }.into_any()
-                } else {
-                    match auth.session.with(|s| s.as_ref().map(|s| s.user.must_change_password)) {
-                        None => view! { <pages::login::Login /> }.into_any(),
-                        Some(true) => view! { <pages::login::ForcedPasswordChange /> }.into_any(),
-                        Some(false) => view! { <Frame /> }.into_any(),
-                    }
-                }
+            {move || match gate.get() {
+                Gate::Restoring => view! { <p class="loading center">"Loading…"</p> }.into_any(),
+                Gate::LoggedOut => view! { <pages::login::Login /> }.into_any(),
+                Gate::MustChangePassword => view! { <pages::login::ForcedPasswordChange /> }.into_any(),
+                Gate::In => view! { <Frame /> }.into_any(),
             }}
         </Router>
     }

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use wintermute_api::client::Client;
+use wintermute_api::providers::{NewProvider, OsType, ProviderKind, ProviderPatch};
 use wintermute_api::tasks::{DebugTaskRequest, TaskState};
 use wintermute_api::users::{NewUser, Permission};
 use wintermute_tests::browser::{browser_prerequisites, Browser};
@@ -271,5 +272,76 @@ async fn a_user_without_rights_sees_no_admin_actions() {
     b.find("form.auth-card").await.unwrap();
     let kept = b.js("return window.localStorage.getItem('wintermute.token');").await.unwrap();
     assert!(kept.is_null(), "the token is forgotten: {kept}");
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_image_is_found_imported_edited_and_enabled() {
+    let Some(dist) = browser_prerequisites().unwrap() else { return };
+    let core = core_with_frontend(&dist).await;
+    let admin = core.admin_client().await.unwrap();
+    // A synchronized local provider whose region users may use.
+    let lab = admin
+        .create_provider(&NewProvider { kind: Some(ProviderKind::Local), name: "lab".into(), ..NewProvider::default() })
+        .await
+        .unwrap();
+    let sync = admin.sync_provider(lab.id).await.unwrap();
+    wintermute_tests::wait_for("the synchronization", Duration::from_secs(60), Duration::from_millis(200), || {
+        let admin = admin.clone();
+        async move { Ok(admin.task(sync.id).await?.state.is_finished().then_some(())) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(admin.task(sync.id).await.unwrap().state, TaskState::Succeeded);
+    admin
+        .update_provider(
+            lab.id,
+            &ProviderPatch { allowed_regions: Some(vec!["local".into()]), ..ProviderPatch::default() },
+        )
+        .await
+        .unwrap();
+    // A disk image in the provider's registry, registered on the core's host.
+    let disks = tempfile::tempdir().unwrap();
+    let disk = disks.path().join("tiny.raw");
+    std::fs::write(&disk, vec![0u8; 1024 * 1024]).unwrap();
+    let registry = wintermute_cloud_local::LocalProvider::new(wintermute_cloud_local::LocalSettings::new(
+        core.data_dir().join("local").join(lab.id.to_string()),
+    ))
+    .unwrap();
+    let found = registry.import_image("tiny-disk", &disk, Some("an empty test disk")).await.unwrap();
+    let cloud_id = found.image_id.clone();
+
+    let b = Browser::start("images", 1366, 900).await.unwrap();
+    b.goto(&format!("{}images", core.url())).await.unwrap();
+    log_in(&b, "admin", ADMIN_PASSWORD).await;
+    b.find_with_text("h1", "Images").await.unwrap();
+    b.find_with_text("p.muted", "No images yet").await.unwrap();
+    b.click_text(".page-head button", "Import image").await.unwrap();
+    b.find_with_text(".modal select[name=provider] option", "lab").await.unwrap();
+    b.find_with_text(".modal select[name=region] option", "local").await.unwrap();
+    b.type_into(".modal input[name=q]", &format!("image_id:{cloud_id}")).await.unwrap();
+    b.click_text(".modal button[type=submit]", "Refresh").await.unwrap();
+    b.find_with_text(".modal tbody tr", "tiny-disk").await.unwrap();
+    b.click_text(".modal tbody button", "Import image").await.unwrap();
+    b.find_with_text(".modal tbody .badge", "imported").await.unwrap();
+    b.screenshot("17-image-import").await.unwrap();
+    b.click_text(".modal button", "Close").await.unwrap();
+
+    // Imported disabled; "Edit" sets the OS type and description and enables it.
+    let row = format!("tr[data-image=\"{cloud_id}\"]");
+    b.find_with_text(&row, "no").await.unwrap();
+    b.click_text(&format!("{row} button"), "Edit").await.unwrap();
+    b.find(".modal select[name=os_type]").await.unwrap().select_by_value("debian").await.unwrap();
+    b.replace_text(".modal input[name=description]", "Debian test disk").await.unwrap();
+    b.find(".modal input[name=enabled]").await.unwrap().click().await.unwrap();
+    b.screenshot("18-image-edit").await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find_with_text(&row, "Debian test disk").await.unwrap();
+    b.find_with_text(&row, "yes").await.unwrap();
+    b.screenshot("19-images").await.unwrap();
+    let image = admin.images().await.unwrap().into_iter().find(|i| i.cloud_id == cloud_id).unwrap();
+    assert!(image.enabled);
+    assert_eq!(image.os_type, Some(OsType::Debian));
+    assert_eq!(image.description, "Debian test disk");
     b.close().await.unwrap();
 }

@@ -51,6 +51,7 @@ pub fn Images() -> impl IntoView {
         dialog.set(Dialog::None);
         reload();
     });
+    let changed = Callback::new(move |_| reload());
     let may_import = move || {
         provider_rights
             .with(|r| r.ready().is_some_and(|r| r.values().any(|o| o.my_rights.contains(&ObjectRight::ImportImages))))
@@ -155,7 +156,7 @@ pub fn Images() -> impl IntoView {
             }}
             {move || match dialog.get() {
                 Dialog::None => ().into_any(),
-                Dialog::Import => view! { <ImportDialog provider_rights=provider_rights on_close=close /> }.into_any(),
+                Dialog::Import => view! { <ImportDialog provider_rights=provider_rights on_close=close on_imported=changed /> }.into_any(),
                 Dialog::Edit(i) => view! { <EditImageDialog image=i on_close=close /> }.into_any(),
                 Dialog::Security(id) => view! { <SecurityDialog kind=ObjectKind::Image id=id on_close=close /> }.into_any(),
                 Dialog::Delete(i) => view! { <DeleteImageDialog image=i on_close=close /> }.into_any(),
@@ -170,7 +171,12 @@ fn by_id(list: Vec<ObjectSummary>) -> Rights {
 
 /// "Import Image": choose the provider and region, search its registry, import what is chosen.
 #[component]
-fn ImportDialog(provider_rights: RwSignal<Loaded<Rights>>, on_close: Callback<()>) -> impl IntoView {
+fn ImportDialog(
+    provider_rights: RwSignal<Loaded<Rights>>,
+    on_close: Callback<()>,
+    /// The list behind the dialog reloads after each import.
+    on_imported: Callback<()>,
+) -> impl IntoView {
     let auth = use_auth();
     let providers = RwSignal::new(Loaded::<Vec<Provider>>::Loading);
     load_into(auth, providers, |c| async move { c.providers().await });
@@ -335,7 +341,7 @@ fn ImportDialog(provider_rights: RwSignal<Loaded<Rights>>, on_close: Callback<()
                                                                 </td>
                                                                 <td>{c.owner_id.clone()}</td>
                                                                 <td>{c.architecture.clone()}</td>
-                                                                <td>{c.creation_date.clone()}</td>
+                                                                <td>{created_text(&c.creation_date)}</td>
                                                                 <td>
                                                                     {move || {
                                                                         if already || imported.with(|i| i.contains(&id)) {
@@ -374,6 +380,14 @@ fn ImportDialog(provider_rights: RwSignal<Loaded<Rights>>, on_close: Callback<()
                 </div>
             </form>
         </Modal>
+    }
+}
+
+/// A registry's creation date in local time when it is RFC 3339, else as given.
+fn created_text(s: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => crate::ui::fmt_time(&t.with_timezone(&chrono::Utc)),
+        Err(_) => s.to_owned(),
     }
 }
 
