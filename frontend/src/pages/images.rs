@@ -241,7 +241,10 @@ fn ImportDialog(
             busy,
             error,
             move |c| async move { c.import_image(&req).await },
-            move |img| imported.update(|i| i.push(img.cloud_id)),
+            move |img| {
+                imported.update(|i| i.push(img.cloud_id));
+                on_imported.run(());
+            },
         );
     };
     view! {
