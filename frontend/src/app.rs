@@ -134,7 +134,13 @@ fn TopBar() -> impl IntoView {
                 <span class="logo" aria-hidden="true">"◆"</span>
                 " Wintermute"
             </A>
-            <nav id="main-nav" class="nav" class:open=move || menu_open.get() aria-label="Main">
+            <nav
+                id="main-nav"
+                class="nav"
+                class:open=move || menu_open.get()
+                aria-label="Main"
+                on:click=move |_| menu_open.set(false)
+            >
                 <A href="/" exact=true>"Dashboard"</A>
                 <A href="/providers">"Providers"</A>
                 <A href="/images">"Images"</A>
@@ -168,7 +174,8 @@ fn TopBar() -> impl IntoView {
                         <span>{login}</span>
                     </button>
                     <Show when=move || user_open.get()>
-                        <div class="dropdown" role="menu">
+                        // Choosing an item closes the menu.
+                        <div class="dropdown" role="menu" on:click=move |_| user_open.set(false)>
                             <A href="/profile" attr:role="menuitem">{move || format!("Profile: {}", login())}</A>
                             <button type="button" role="menuitem" on:click=logout>"Logout"</button>
                         </div>

@@ -12,7 +12,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use wintermute_api::events::Event;
-use wintermute_api::tasks::{Task, TaskLogLine};
+use wintermute_api::tasks::{Task, TaskLogLine, TaskState};
 
 /// How many log lines are kept per task for the live views (older ones are reloaded on demand).
 const MAX_LINES_PER_TASK: usize = 5000;
@@ -49,9 +49,15 @@ impl Live {
         });
     }
 
+    /// Keeps the newer of two views of a task. Answers of the API and events of the socket
+    /// can arrive in either order; a finished task never runs again, so a finished state wins
+    /// over an unfinished one, and a cancel request once seen stays.
     pub fn merge_task(&self, task: Task) {
-        self.tasks.update(|t| {
-            t.insert(task.id, task);
+        self.tasks.update(|t| match t.get(&task.id) {
+            Some(known) if is_older(&task, known) => {}
+            _ => {
+                t.insert(task.id, task);
+            }
         });
     }
 
@@ -62,6 +68,21 @@ impl Live {
             Event::Lagged { .. } => self.generation.update(|g| *g += 1),
         }
     }
+}
+
+/// Whether `new` is an older state of the task than `known`.
+fn is_older(new: &Task, known: &Task) -> bool {
+    if known.state.is_finished() != new.state.is_finished() {
+        return known.state.is_finished();
+    }
+    if known.state.is_finished() {
+        return false;
+    }
+    if known.cancel_requested != new.cancel_requested {
+        return known.cancel_requested;
+    }
+    (known.state == TaskState::Running && new.state == TaskState::Queued)
+        || (known.state == new.state && new.progress < known.progress)
 }
 
 fn add_line(known: &mut Vec<TaskLogLine>, line: TaskLogLine) {

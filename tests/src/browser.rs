@@ -141,18 +141,23 @@ impl Browser {
         self.client.as_ref().expect("the browser session is open")
     }
 
+    /// Opens `url` and starts collecting what the page writes to the console as errors (a
+    /// panic of the app lands there), for the messages of failed waits.
     pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
-        self.client().goto(url).await.with_context(|| format!("opening {url}"))
+        self.client().goto(url).await.with_context(|| format!("opening {url}"))?;
+        self.js("window.__wm_errors = []; const e = console.error; \
+             console.error = (...a) => { window.__wm_errors.push(a.map(String).join(' ')); e(...a); }; \
+             window.addEventListener('error', (ev) => window.__wm_errors.push(String(ev.message)));")
+            .await?;
+        Ok(())
     }
 
     /// Waits until an element matches `css`, and returns it.
     pub async fn find(&self, css: &str) -> anyhow::Result<Element> {
-        self.client()
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("waiting for {css:?} on {}", self.page_hint()))
+        match self.client().wait().at_most(WAIT).for_element(Locator::Css(css)).await.map_err(|e| anyhow!(e)) {
+            Ok(el) => Ok(el),
+            Err(e) => Err(e.context(format!("waiting for {css:?} on {}", self.page_hint().await))),
+        }
     }
 
     /// Every element matching `css` now (possibly none).
@@ -170,7 +175,7 @@ impl Browser {
                 }
             }
             if Instant::now() > deadline {
-                bail!("no {css:?} containing {text:?} within {WAIT:?} on {}", self.page_hint());
+                bail!("no {css:?} containing {text:?} within {WAIT:?} on {}", self.page_hint().await);
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
@@ -210,7 +215,7 @@ impl Browser {
                 Err(e) => last = Some(e),
             }
             if Instant::now() > deadline {
-                let hint = self.page_hint();
+                let hint = self.page_hint().await;
                 return Err(match last {
                     Some(e) => e.context(format!("timed out waiting for {what} on {hint}")),
                     None => anyhow!("timed out waiting for {what} on {hint}"),
@@ -240,8 +245,19 @@ impl Browser {
         Ok(self.client().set_window_size(width, height).await?)
     }
 
-    fn page_hint(&self) -> String {
-        "the page".into()
+    /// The page's address, visible text and console errors, for failure messages.
+    async fn page_hint(&self) -> String {
+        let url = self.client().current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        let text = self
+            .js("return document.body ? document.body.innerText : '';")
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let text: String = text.chars().take(1500).collect();
+        let errors = self.js("return (window.__wm_errors || []).join('\\n');").await.ok();
+        let errors = errors.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        format!("{url}\n--- page text ---\n{text}\n--- console errors ---\n{errors}")
     }
 
     /// Ends the session and chromedriver.
