@@ -10,7 +10,8 @@ use std::time::Duration;
 use wintermute_api::client::Client;
 use wintermute_api::providers::{NewProvider, OsType, ProviderKind, ProviderPatch};
 use wintermute_api::tasks::{DebugTaskRequest, TaskState};
-use wintermute_api::users::{NewUser, Permission};
+use wintermute_api::rights::{ObjectKind, ObjectRight};
+use wintermute_api::users::{NewGroup, NewUser, Permission};
 use wintermute_tests::browser::{browser_prerequisites, Browser};
 use wintermute_tests::{Core, CoreOptions, ADMIN_PASSWORD};
 
@@ -132,6 +133,19 @@ async fn first_login_changes_the_password_then_dashboard_users_and_permissions()
     b.find(".modal input[name=login]").await.unwrap().send_keys("\u{e00c}").await.unwrap();
     b.wait_until("the dialog to close", || async { Ok(count(&b, ".modal").await == 0) }).await.unwrap();
     b.screenshot("07-users").await.unwrap();
+
+    // Security → Groups: a group with alice in it.
+    b.click_text(".tabs a", "Groups").await.unwrap();
+    b.find_with_text("h1", "Groups").await.unwrap();
+    b.click_text(".page-head button", "New group").await.unwrap();
+    b.type_into(".modal input[name=name]", "analysts").await.unwrap();
+    b.type_into(".modal input[name=description]", "People who launch instances").await.unwrap();
+    b.find(".modal input[name=member-alice]").await.unwrap().click().await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find_with_text("tr[data-group=analysts]", "alice").await.unwrap();
+    b.screenshot("07b-groups").await.unwrap();
+    let group = admin.groups().await.unwrap().into_iter().find(|g| g.name == "analysts").unwrap();
+    assert_eq!(group.members.iter().map(|m| m.login.as_str()).collect::<Vec<_>>(), vec!["alice"]);
 
     // A phone-sized window: the menu folds behind a button.
     b.set_size(390, 844).await.unwrap();
@@ -343,5 +357,19 @@ async fn an_image_is_found_imported_edited_and_enabled() {
     assert!(image.enabled);
     assert_eq!(image.os_type, Some(OsType::Debian));
     assert_eq!(image.description, "Debian test disk");
+
+    // "Edit security": the group may view the image.
+    let group = admin
+        .create_group(&NewGroup { name: "analysts".into(), ..NewGroup::default() })
+        .await
+        .unwrap();
+    b.click_text(&format!("{row} button"), "Edit security").await.unwrap();
+    b.find(".modal input[data-group=analysts][data-right=view]").await.unwrap().click().await.unwrap();
+    b.screenshot("20-image-security").await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find_with_text(".modal .ok", "Saved").await.unwrap();
+    let security = admin.object_security(ObjectKind::Image, image.id).await.unwrap();
+    let rights = security.groups.iter().find(|g| g.group_id == group.id).map(|g| g.rights.clone());
+    assert_eq!(rights, Some(vec![ObjectRight::View]));
     b.close().await.unwrap();
 }
