@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use wintermute_api::client::Client;
 use wintermute_api::providers::{NewProvider, OsType, ProviderKind, ProviderPatch};
-use wintermute_api::tasks::{DebugTaskRequest, TaskState};
 use wintermute_api::rights::{ObjectKind, ObjectRight};
+use wintermute_api::tasks::{DebugTaskRequest, TaskState};
 use wintermute_api::users::{NewGroup, NewUser, Permission};
 use wintermute_tests::browser::{browser_prerequisites, Browser};
 use wintermute_tests::{Core, CoreOptions, ADMIN_PASSWORD};
@@ -359,10 +359,7 @@ async fn an_image_is_found_imported_edited_and_enabled() {
     assert_eq!(image.description, "Debian test disk");
 
     // "Edit security": the group may view the image.
-    let group = admin
-        .create_group(&NewGroup { name: "analysts".into(), ..NewGroup::default() })
-        .await
-        .unwrap();
+    let group = admin.create_group(&NewGroup { name: "analysts".into(), ..NewGroup::default() }).await.unwrap();
     b.click_text(&format!("{row} button"), "Edit security").await.unwrap();
     b.find(".modal input[data-group=analysts][data-right=view]").await.unwrap().click().await.unwrap();
     b.screenshot("20-image-security").await.unwrap();
