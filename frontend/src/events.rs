@@ -20,13 +20,15 @@ const MAX_LINES_PER_TASK: usize = 5000;
 const RECONNECT_MS: i32 = 3000;
 
 /// What the live views read. `generation` grows on every reconnect or skipped event, telling
-/// views to reload from the API what they show.
+/// views to reload from the API what they show; `resources` grows when an instance or a volume
+/// of the user changed (the dashboard's tiles count them).
 #[derive(Clone, Copy)]
 pub struct Live {
     pub tasks: RwSignal<BTreeMap<i64, Task>>,
     pub logs: RwSignal<BTreeMap<i64, Vec<TaskLogLine>>>,
     pub connected: RwSignal<bool>,
     pub generation: RwSignal<u64>,
+    pub resources: RwSignal<u64>,
 }
 
 impl Live {
@@ -36,6 +38,7 @@ impl Live {
             logs: RwSignal::new(BTreeMap::new()),
             connected: RwSignal::new(false),
             generation: RwSignal::new(0),
+            resources: RwSignal::new(0),
         }
     }
 
@@ -65,6 +68,7 @@ impl Live {
         match ev {
             Event::Task { task } => self.merge_task(task),
             Event::TaskLog { line } => self.logs.update(|logs| add_line(logs.entry(line.task_id).or_default(), line)),
+            Event::Instance { .. } | Event::Volume { .. } => self.resources.update(|g| *g += 1),
             Event::Lagged { .. } => self.generation.update(|g| *g += 1),
         }
     }

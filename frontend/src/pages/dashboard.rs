@@ -20,6 +20,7 @@ pub fn Dashboard() -> impl IntoView {
     let states = Memo::new(move |_| live.tasks.with(|t| t.values().map(|t| (t.id, t.state)).collect::<Vec<_>>()));
     Effect::new(move |_| {
         live.generation.track();
+        live.resources.track();
         states.track();
         reload();
     });
