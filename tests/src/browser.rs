@@ -17,8 +17,8 @@ pub const FRONTEND_DIST_ENV: &str = "WINTERMUTE_FRONTEND_DIST";
 /// Where screenshots go: `WINTERMUTE_SCREENSHOTS`, else `~/.cache/wintermute/screenshots`.
 pub const SCREENSHOTS_ENV: &str = "WINTERMUTE_SCREENSHOTS";
 
-/// How long a wait for something on the page lasts by default.
-pub const WAIT: Duration = Duration::from_secs(30);
+/// How long a wait for something on the page lasts (generous: CI runs every test at once on 2 cores).
+pub const WAIT: Duration = Duration::from_secs(60);
 
 /// The built frontend, if there is one (a folder with `index.html`).
 pub fn frontend_dist() -> Option<PathBuf> {
