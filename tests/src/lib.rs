@@ -22,11 +22,14 @@
 //! - [`forward::Forwarder`] relays TCP connections from one loopback address to another; with
 //!   `Forwarder::on_free_loopback_address(22, guest)` and the EC2 emulator handing out that
 //!   address as an instance's public address, SSH to the "EC2" instance lands on a real guest.
+//! - [`console`] points an instance record at an SSH server the test runs and opens console
+//!   WebSockets on it.
 //! - [`custody`] calls the key custody routes the typed client lacks (SSH key export, master key
 //!   status and rotation, backup, restore) and reads a data dir's `master.key`.
 
 pub mod binary;
 pub mod cli;
+pub mod console;
 pub mod core;
 pub mod custody;
 pub mod forward;
