@@ -83,9 +83,14 @@ impl Console {
 
     pub async fn ready(mut ws: Ws) -> Console {
         let first = next_control(&mut ws).await;
-        assert_eq!(first["type"], "ready", "{first}");
-        let start = first["offset"].as_u64().unwrap();
-        Console { ws, received: Vec::new(), start, ready: first, controls: Vec::new() }
+        Console::with_ready(ws, first)
+    }
+
+    /// A console whose `ready` message was read already.
+    pub fn with_ready(ws: Ws, ready: Value) -> Console {
+        assert_eq!(ready["type"], "ready", "{ready}");
+        let start = ready["offset"].as_u64().unwrap();
+        Console { ws, received: Vec::new(), start, ready, controls: Vec::new() }
     }
 
     pub fn session_id(&self) -> i64 {
@@ -150,8 +155,12 @@ impl Console {
 
 /// The next text message, skipping nothing else (binary frames before it are a test failure).
 pub async fn next_control(ws: &mut Ws) -> Value {
+    next_control_within(ws, WAIT).await
+}
+
+pub async fn next_control_within(ws: &mut Ws, wait: Duration) -> Value {
     loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.expect("no message") {
+        match tokio::time::timeout(wait, ws.next()).await.expect("no message") {
             Some(Ok(Message::Text(t))) => return serde_json::from_str(t.as_str()).unwrap(),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             other => panic!("expected a control message, got {other:?}"),
