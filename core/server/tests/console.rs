@@ -26,9 +26,13 @@ struct Lab {
 }
 
 async fn lab() -> Option<Lab> {
+    lab_on(Backend::Sqlite).await
+}
+
+async fn lab_on(backend: Backend) -> Option<Lab> {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_owned();
-    let s = TestServer::start_with(Backend::Sqlite, |c| c.storage.data_dir = dir).await;
+    let s = TestServer::start_with(backend, |c| c.storage.data_dir = dir).await;
     let (alice_id, alice) = s.user("alice", &[]).await;
     let key = s.engine.user_public_key(alice_id).await.unwrap();
     let sshd = TestSshd::start_or_skip(&[&key.public_key])?;
@@ -70,9 +74,16 @@ async fn audit(s: &TestServer, action: &str) -> Vec<Value> {
     r.body["items"].as_array().unwrap().clone()
 }
 
+/// On SQLite, and on PostgreSQL when a server is given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn type_read_resize_exit_and_the_recording_matches() {
-    let Some(lab) = lab().await else { return };
+    for backend in wintermute_core::testing::backends() {
+        let Some(lab) = lab_on(backend).await else { return };
+        type_read_resize_exit(lab).await;
+    }
+}
+
+async fn type_read_resize_exit(lab: Lab) {
     let s = &lab.s;
     let mut c = Console::open(s, &lab.alice, lab.instance, "cols=100&rows=30&term=xterm-256color").await;
     assert_eq!(c.ready["offset"], 0);
