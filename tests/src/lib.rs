@@ -26,12 +26,15 @@
 //!   `fantoccini`) on a fresh profile; [`browser::browser_prerequisites`] finds Chromium,
 //!   chromedriver and the built frontend (`scripts/build-frontend`), failing under `CI=true` when one
 //!   is missing; screenshots go to [`browser::screenshots_dir`].
+//! - [`console`] points an instance record at an SSH server the test runs and opens console
+//!   WebSockets on it.
 //! - [`custody`] calls the key custody routes the typed client lacks (SSH key export, master key
 //!   status and rotation, backup, restore) and reads a data dir's `master.key`.
 
 pub mod binary;
 pub mod browser;
 pub mod cli;
+pub mod console;
 pub mod core;
 pub mod custody;
 pub mod forward;

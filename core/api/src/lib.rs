@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod console;
 pub mod dashboard;
 pub mod error;
 pub mod events;

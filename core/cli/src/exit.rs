@@ -13,6 +13,9 @@
 //! | 10   | the followed task failed |
 //! | 11   | the followed task was cancelled |
 //!
+//! `wmai ssh` is the exception, as `ssh` is: it exits with the remote command's (or shell's)
+//! status, and with 255 when the session could not be opened or ended without a status.
+//!
 //! Errors print `error: <message> (<code>)` on stderr, with the API's message and code when the
 //! core sent one.
 
@@ -35,6 +38,7 @@ Exit codes:
    7  the core cannot be reached
   10  the followed task failed
   11  the followed task was cancelled
+  `wmai ssh` exits with the remote command's status, or 255 when the session failed.
 
 Environment:
   WMAI_URL          core URL (default: the one of the last `wmai login`)
@@ -55,6 +59,8 @@ pub enum Exit {
     Unreachable,
     TaskFailed,
     TaskCancelled,
+    /// `wmai ssh`: the remote command's exit status.
+    Remote(u8),
 }
 
 impl Exit {
@@ -70,6 +76,7 @@ impl Exit {
             Exit::Unreachable => 7,
             Exit::TaskFailed => 10,
             Exit::TaskCancelled => 11,
+            Exit::Remote(n) => n,
         }
     }
 }
@@ -143,7 +150,8 @@ impl std::error::Error for CliError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub exit: Exit,
-    /// The `error: ...` line, without the `error: ` prefix.
+    /// The `error: ...` line, without the `error: ` prefix; empty when nothing is to be said
+    /// (a remote command's exit status).
     pub message: String,
     /// A second line with what to do about it.
     pub hint: Option<String>,
@@ -151,8 +159,14 @@ pub struct Report {
 
 /// Classifies an error: the first [`CliError`] or [`ClientError`] in its chain decides.
 pub fn report(err: &anyhow::Error) -> Report {
+    if let Some(failure) = err.downcast_ref::<crate::commands::ssh::SshFailure>() {
+        return Report { exit: Exit::Remote(255), ..report(&failure.0) };
+    }
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<CliError>() {
+            if e.message.is_empty() {
+                return Report { exit: e.exit, message: String::new(), hint: None };
+            }
             return Report { exit: e.exit, message: format!("{} ({})", e.message, e.code), hint: None };
         }
         if let Some(e) = cause.downcast_ref::<ClientError>() {

@@ -16,7 +16,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{admin, audit, auth, groups, instances, keys, providers, rights, settings, tasks, tokens, users};
+use crate::commands::{
+    admin, audit, auth, groups, instances, keys, providers, rights, settings, ssh, tasks, tokens, users,
+};
 use crate::exit::{Exit, EXIT_CODES_HELP};
 use crate::session::App;
 
@@ -81,6 +83,8 @@ enum Command {
     Volumes(instances::VolumesArgs),
     /// Usage limits of users and groups, and what they use
     Limits(instances::LimitsArgs),
+    /// A terminal on an instance through the core (which holds the key), or run a command there
+    Ssh(ssh::SshArgs),
     /// Administration of the core
     #[command(subcommand)]
     Admin(admin::AdminCmd),
@@ -107,6 +111,7 @@ async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Instances(a) => instances::run(app, a).await,
         Command::Volumes(a) => instances::volumes(app, a).await,
         Command::Limits(a) => instances::limits(app, a).await,
+        Command::Ssh(a) => ssh::run(app, a).await,
         Command::Admin(c) => admin::run(app, c).await,
     }
 }
@@ -130,7 +135,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::from(Exit::Success.code()),
         Err(err) => {
             let report = exit::report(&err);
-            eprintln!("error: {}", report.message);
+            if !report.message.is_empty() {
+                eprintln!("error: {}", report.message);
+            }
             if let Some(hint) = report.hint {
                 eprintln!("hint: {hint}");
             }

@@ -28,6 +28,8 @@ pub struct Engine {
 
 pub(crate) struct Inner {
     pub custody: crate::custody::Custody,
+    /// SSH console sessions open on this core.
+    pub consoles: crate::console::ConsoleHub,
     /// Local providers' objects, one per provider (see `Engine::local_provider`).
     pub local_clouds: tokio::sync::Mutex<std::collections::HashMap<i64, wintermute_cloud_local::LocalProvider>>,
     pub config: Config,
@@ -51,6 +53,7 @@ impl Engine {
         let engine = Engine {
             inner: Arc::new(Inner {
                 custody,
+                consoles: Default::default(),
                 local_clouds: Default::default(),
                 config,
                 store,
@@ -76,6 +79,13 @@ impl Engine {
     pub fn start(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         let relay = self.start_event_relay(shutdown.clone());
         let engine = self.clone();
+        // Console sessions end with the core (their clients are told why).
+        let consoles = self.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            consoles.inner.consoles.shut_down();
+        });
         tokio::spawn(async move {
             crate::tasks::run_workers(engine, shutdown).await;
             if let Some(r) = relay {

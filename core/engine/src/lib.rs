@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod config;
+pub mod console;
 pub mod custody;
 pub mod dashboard;
 pub mod engine;

@@ -196,7 +196,46 @@ pub static DEFS: &[SettingDef] = &[
         constraint: "1 to 1440",
         check: |v| int_range(v, 1, 1440),
     },
+    SettingDef {
+        name: CONSOLE_RECORDING,
+        value_type: SettingType::Boolean,
+        default: || json!(true),
+        description: "Record every SSH console session (asciicast v2 files in the core's data directory, readable \
+                      by the session's user, administrators and \"view logs\"). Off for sites that must not record.",
+        constraint: "true or false",
+        check: any_bool,
+    },
+    SettingDef {
+        name: CONSOLE_IDLE_MINUTES,
+        value_type: SettingType::Integer,
+        default: || json!(60),
+        description:
+            "Minutes without input or output after which an SSH console session is closed; 0 never closes one.",
+        constraint: "0 to 10080",
+        check: |v| int_range(v, 0, 10080),
+    },
+    SettingDef {
+        name: CONSOLE_RECONNECT_SECONDS,
+        value_type: SettingType::Integer,
+        default: || json!(120),
+        description: "Seconds an SSH console session waits for its client to reconnect after the connection dropped; \
+                      the output of that time is replayed on reconnect.",
+        constraint: "0 to 3600",
+        check: |v| int_range(v, 0, 3600),
+    },
 ];
+
+/// Whether console sessions are recorded.
+pub const CONSOLE_RECORDING: &str = "WMAIS_CONSOLE_RECORDING";
+/// Idle minutes before a console session is closed (0: never).
+pub const CONSOLE_IDLE_MINUTES: &str = "WMAIS_CONSOLE_IDLE_MINUTES";
+/// Grace period of a dropped console connection, in seconds.
+pub const CONSOLE_RECONNECT_SECONDS: &str = "WMAIS_CONSOLE_RECONNECT_SECONDS";
+
+/// `WMAIS_CONSOLE_RECORDING`.
+pub(crate) fn console_recording(engine: &Engine) -> bool {
+    engine.setting(CONSOLE_RECORDING).as_bool().unwrap_or(true)
+}
 
 pub fn def(name: &str) -> Option<&'static SettingDef> {
     DEFS.iter().find(|d| d.name == name)
@@ -343,5 +382,9 @@ mod tests {
         assert!(get("WMAIS_SG_AUTO_IP_DISCOVER")(&json!("ftp://x")).is_err());
         assert!(get("WMAIS_KEEP_INSTANCE_RUNNING_ON_ERROR")(&json!("True")).is_err());
         assert!(get("WMAIS_DEFAULT_TIMEZONE")(&json!("Europe/Nowhere")).is_err());
+        assert!(get(CONSOLE_IDLE_MINUTES)(&json!(0)).is_ok());
+        assert!(get(CONSOLE_IDLE_MINUTES)(&json!(-1)).is_err());
+        assert!(get(CONSOLE_RECONNECT_SECONDS)(&json!(3601)).is_err());
+        assert!(get(CONSOLE_RECORDING)(&json!("off")).is_err());
     }
 }

@@ -8,7 +8,8 @@ use utoipa::{Modify, OpenApi};
     info(title = "Wintermute core API", description = "The API of a Wintermute core: an in-house cloud access broker. \
         Errors are JSON objects {\"code\", \"message\"} with stable codes."),
     modifiers(&BearerAuth),
-    components(schemas(wintermute_api::ErrorCode, wintermute_api::events::Event)),
+    components(schemas(wintermute_api::ErrorCode, wintermute_api::events::Event,
+        wintermute_api::console::ConsoleClientMessage, wintermute_api::console::ConsoleServerMessage)),
     tags(
         (name = "auth", description = "Login, logout, passwords and API tokens"),
         (name = "users", description = "User accounts and their global permissions"),
@@ -20,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "providers", description = "Cloud providers, their regions and instance types, and images"),
         (name = "instances", description = "Instances: launch, list, control, batch actions"),
         (name = "volumes", description = "Storage volumes: create, attach, detach, delete"),
+        (name = "console", description = "SSH consoles on instances (WebSocket), their sessions and recordings"),
     )
 )]
 pub struct ApiDoc;

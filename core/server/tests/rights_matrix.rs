@@ -139,6 +139,22 @@ async fn every_route_checks_rights() {
     s.engine.check_host_key(1, &host("a")).await.unwrap();
     assert!(s.engine.check_host_key(1, &host("b")).await.is_err());
 
+    // a console session of `owner` on instance 1, with a recording file
+    let cast = format!("recordings/rights-matrix-{}.cast", std::process::id());
+    let cast_path = s.engine.config().storage.data_dir.join(&cast);
+    std::fs::create_dir_all(cast_path.parent().unwrap()).unwrap();
+    std::fs::write(&cast_path, "{\"version\": 2, \"width\": 80, \"height\": 24}\n[0.1, \"o\", \"hi\"]\n").unwrap();
+    let (console_session,): (i64,) = sqlx::query_as(
+        "INSERT INTO console_sessions (instance_id, instance_name, user_id, user_login, term, cols, rows, started_at, \
+         ended_at, end_reason, recording_path) VALUES (1, 'web', $1, 'owner', 'xterm', 80, 24, $2, $2, 'exited', $3) RETURNING id",
+    )
+    .bind(owner_id)
+    .bind(now)
+    .bind(&cast)
+    .fetch_one(s.engine.store().pool())
+    .await
+    .unwrap();
+
     // providers and images, on the local EC2 emulator
     let moto = wintermute_cloud_aws::testing::moto().await;
     let moto_url = moto.as_ref().map(|m| m.url()).unwrap_or_else(|| "http://127.0.0.1:9".into());
@@ -754,9 +770,45 @@ async fn every_route_checks_rights() {
             &admin,
             200,
         ),
+        case(
+            Method::GET,
+            "/api/v1/instances/{id}/console-sessions",
+            g("/instances/1/console-sessions"),
+            None,
+            Some(&plain),
+            &owner,
+            200,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/users/{id}/console-sessions",
+            g(&format!("/users/{owner_id}/console-sessions")),
+            None,
+            Some(&plain),
+            &owner,
+            200,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/console-sessions/{id}",
+            g(&format!("/console-sessions/{console_session}")),
+            None,
+            Some(&plain),
+            &auditor,
+            200,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/console-sessions/{id}/recording",
+            g(&format!("/console-sessions/{console_session}/recording")),
+            None,
+            Some(&viewer),
+            &owner,
+            200,
+        ),
     ];
 
-    // Coverage: every documented route has a case (the WebSocket is tested below).
+    // Coverage: every documented route has a case (the WebSockets are tested below).
     let doc = serde_json::to_value(wintermute_server::openapi_document()).unwrap();
     let mut documented = BTreeSet::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
@@ -767,6 +819,7 @@ async fn every_route_checks_rights() {
     let mut covered: BTreeSet<(String, String)> =
         cases.iter().map(|c| (c.method.to_string(), c.template.to_owned())).collect();
     covered.insert(("GET".into(), "/api/v1/events".into()));
+    covered.insert(("GET".into(), "/api/v1/instances/{id}/console".into()));
     assert_eq!(documented, covered, "the rights matrix must cover exactly the documented routes");
 
     for c in cases.drain(..) {
@@ -856,6 +909,8 @@ async fn every_route_checks_rights() {
     assert_eq!(s.call(Method::GET, "/api/v1/groups", Some(&viewer), None).await.body.as_array().unwrap().len(), 1);
 
     events_socket(&s, &plain, &controller).await;
+    console_socket(&s, &plain).await;
+    std::fs::remove_file(&cast_path).ok();
     s.stop().await;
     drop(moto);
     drop(data_dir);
@@ -904,4 +959,14 @@ async fn events_socket(s: &TestServer, plain: &str, controller: &str) {
         }
     }
     assert!(ctl_saw_foreign, "\"control tasks\" sees everybody's task events");
+}
+
+/// The console: refused without a token and without the "SSH console" right, before the upgrade
+/// (the console's own tests show it working).
+async fn console_socket(s: &TestServer, plain: &str) {
+    let url = common::console::console_url(s, 1, "");
+    let err = tokio_tungstenite::connect_async(url).await.unwrap_err();
+    assert!(err.to_string().contains("401"), "anonymous console refused: {err}");
+    let refused = common::console::try_open(s, plain, 1, "").await.unwrap_err();
+    assert_eq!((refused.status, refused.body["code"].as_str()), (403, Some("forbidden")), "{:?}", refused.body);
 }

@@ -197,7 +197,7 @@ impl Session {
 }
 
 /// `128 + n` for signal `n`, as shells report a killed command.
-fn signal_status(signal: &Sig) -> u32 {
+pub(crate) fn signal_status(signal: &Sig) -> u32 {
     let number = match signal {
         Sig::HUP => 1,
         Sig::INT => 2,

@@ -17,6 +17,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`Session::open_terminal`] opens an interactive shell or command on a pseudo-terminal, with
+//! raw bytes both ways and window size changes (the web console and `wmai ssh`).
+//!
 //! The server's host key is checked by a [`HostKeyPolicy`] before the user authenticates, so a
 //! server that is not the expected one never sees a signature made with the user's key.
 //!
@@ -30,6 +33,7 @@ mod handler;
 mod host_key;
 mod session;
 mod target;
+mod terminal;
 
 #[cfg(feature = "test-sshd")]
 pub mod test_sshd;
@@ -40,3 +44,6 @@ pub use exec::{ExecOutput, Stream, MAX_EXEC_OUTPUT};
 pub use host_key::{AcceptAny, HostKeyPolicy, Pinned};
 pub use session::Session;
 pub use target::SshTarget;
+pub use terminal::{
+    TerminalEvent, TerminalExit, TerminalInput, TerminalOutput, TerminalRequest, MAX_TERMINAL_SIZE, MIN_TERMINAL_SIZE,
+};

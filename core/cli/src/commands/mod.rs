@@ -11,6 +11,7 @@ pub mod local_image;
 pub mod providers;
 pub mod rights;
 pub mod settings;
+pub mod ssh;
 pub mod tasks;
 pub mod tokens;
 pub mod users;

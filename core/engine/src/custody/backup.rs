@@ -50,6 +50,7 @@ pub const BACKUP_TABLES: &[(&str, bool)] = &[
     ("core_meta", false),
     ("provider_security_groups", false),
     ("usage_limits", false),
+    ("console_sessions", true),
 ];
 
 const FORMAT: &str = "wintermute-backup";

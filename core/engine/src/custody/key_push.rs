@@ -49,16 +49,27 @@ pub(crate) fn register(mgr: &crate::tasks::TaskManager) {
     mgr.register(Arc::new(PushSshKey));
 }
 
-/// Pins the instance's host key at first contact and refuses a changed one.
+/// Pins the instance's host key at first contact and refuses a changed one. The refusal is kept,
+/// so the caller gets the typed error (`HostKeyChanged`) rather than its text.
 struct PinnedByEngine {
     engine: Engine,
     instance_id: i64,
+    refusal: std::sync::Mutex<Option<CoreError>>,
 }
 
 #[async_trait::async_trait]
 impl HostKeyPolicy for PinnedByEngine {
     async fn check(&self, offered_openssh: &str) -> Result<(), String> {
-        self.engine.check_host_key(self.instance_id, offered_openssh).await.map(|_| ()).map_err(|e| e.to_string())
+        match self.engine.check_host_key(self.instance_id, offered_openssh).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let reason = e.to_string();
+                if let Ok(mut kept) = self.refusal.lock() {
+                    *kept = Some(e);
+                }
+                Err(reason)
+            }
+        }
     }
 }
 
@@ -84,16 +95,19 @@ fn replace_key_command(new_public: &str, old_public: &str) -> String {
 }
 
 impl Engine {
-    /// Opens an SSH session to an instance as `key`, pinning its host key.
+    /// Opens an SSH session to an instance as `key`, pinning its host key. A changed host key is
+    /// `CoreError::HostKeyChanged`; an unreachable instance `Unavailable`.
     pub async fn ssh_to_instance(
         &self,
         instance_id: i64,
         target: &SshTarget,
         key: &UserKeyPair,
     ) -> CoreResult<wintermute_ssh::Session> {
-        let policy = Arc::new(PinnedByEngine { engine: self.clone(), instance_id });
-        wintermute_ssh::connect(target, key, policy, CONNECT_TIMEOUT).await.map_err(|e| match e {
-            wintermute_ssh::SshError::HostKeyRejected { reason } => CoreError::Conflict(reason),
+        let policy = Arc::new(PinnedByEngine { engine: self.clone(), instance_id, refusal: Default::default() });
+        wintermute_ssh::connect(target, key, policy.clone(), CONNECT_TIMEOUT).await.map_err(|e| match e {
+            wintermute_ssh::SshError::HostKeyRejected { reason } => {
+                policy.refusal.lock().ok().and_then(|mut kept| kept.take()).unwrap_or(CoreError::Conflict(reason))
+            }
             other => CoreError::Unavailable(format!("cannot reach instance {instance_id} over SSH: {other}")),
         })
     }
@@ -242,7 +256,7 @@ impl Engine {
         // Already handed over (a resumed task)? Then the new key gets in; otherwise the old one.
         let session = match self.ssh_to_instance(ep.instance_id, &ep.target, current).await {
             Ok(s) => s,
-            Err(CoreError::Conflict(m)) => return Err(CoreError::Conflict(m)),
+            Err(e @ (CoreError::Conflict(_) | CoreError::HostKeyChanged { .. })) => return Err(e),
             Err(_) => self.ssh_to_instance(ep.instance_id, &ep.target, previous).await?,
         };
         let out = session

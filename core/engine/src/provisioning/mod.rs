@@ -111,7 +111,9 @@ impl Engine {
             match self.ssh_to_instance(instance_id, &target, &key).await {
                 Ok(s) => return Ok(s),
                 // A different host key is an attack or a mix-up, never "not ready yet".
-                Err(CoreError::Conflict(m)) => return Err(TaskFailure::Failed(m)),
+                Err(e @ (CoreError::Conflict(_) | CoreError::HostKeyChanged { .. })) => {
+                    return Err(TaskFailure::Failed(e.to_string()))
+                }
                 Err(e) => {
                     last = e.to_string();
                     if n == 1 || n % 5 == 0 {

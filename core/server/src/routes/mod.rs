@@ -1,6 +1,7 @@
 //! The HTTP routes, grouped by area. Each handler carries its OpenAPI description.
 
 pub mod auth;
+pub mod console;
 pub mod events;
 pub mod instances;
 pub mod keys;

@@ -1,6 +1,8 @@
 //! An in-process core on 127.0.0.1:0 with a fresh database, and helpers to log users in.
 #![allow(dead_code)]
 
+pub mod console;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
