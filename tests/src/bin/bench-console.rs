@@ -237,7 +237,7 @@ async fn echo_openssh(b: &Bench, keys: usize) -> anyhow::Result<Vec<f64>> {
     let mut stdout = child.stdout.take().context("no stdout")?;
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    while !contains(&seen, b"BEGIN\r\n") {
+    while !contains(&seen, b"BEGIN\n") {
         let n = tokio::time::timeout(Duration::from_secs(20), stdout.read(&mut buf)).await??;
         if n == 0 {
             bail!("ssh ended before BEGIN: {}", String::from_utf8_lossy(&seen));
