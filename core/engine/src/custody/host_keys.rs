@@ -25,7 +25,20 @@ pub enum HostKeyCheck {
 
 impl Engine {
     /// Checks the key an instance offers (OpenSSH public key text) against the pinned one.
+    /// Several first contacts at once (consoles opened together) pin one key; the others are
+    /// checked against it.
     pub async fn check_host_key(&self, instance_id: i64, offered: &str) -> CoreResult<HostKeyCheck> {
+        for _ in 0..3 {
+            match self.check_host_key_once(instance_id, offered).await {
+                // Pinned by a concurrent first contact meanwhile: check against that.
+                Err(CoreError::Store(e)) if e.is_unique_violation() => continue,
+                other => return other,
+            }
+        }
+        self.check_host_key_once(instance_id, offered).await
+    }
+
+    async fn check_host_key_once(&self, instance_id: i64, offered: &str) -> CoreResult<HostKeyCheck> {
         let fp = host_key_fingerprint(offered)?;
         let offered = offered.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
         let row = sqlx::query("SELECT fingerprint FROM host_keys WHERE instance_id = $1")
