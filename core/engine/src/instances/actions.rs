@@ -339,11 +339,7 @@ impl Engine {
         if expired.is_empty() {
             return Ok(());
         }
-        let admin: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM users WHERE is_admin = 1 AND enabled = 1 ORDER BY id LIMIT 1")
-                .fetch_optional(self.store().pool())
-                .await?;
-        let Some((admin,)) = admin else { return Ok(()) };
+        let Some(admin) = self.system_task_owner().await? else { return Ok(()) };
         let ids: Vec<i64> = expired.iter().map(|e| e.0).collect();
         let previous: Vec<InstanceStatus> =
             expired.iter().map(|e| InstanceStatus::parse(&e.1).unwrap_or(InstanceStatus::Running)).collect();

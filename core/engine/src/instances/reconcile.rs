@@ -97,11 +97,7 @@ impl Engine {
         if due.is_empty() {
             return Ok(());
         }
-        let admin: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM users WHERE is_admin = 1 AND enabled = 1 ORDER BY id LIMIT 1")
-                .fetch_optional(self.store().pool())
-                .await?;
-        let Some((admin,)) = admin else { return Ok(()) };
+        let Some(admin) = self.system_task_owner().await? else { return Ok(()) };
         for (id, name) in due {
             self.queue_reconcile(admin, id, &name).await?;
         }

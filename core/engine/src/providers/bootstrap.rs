@@ -96,11 +96,7 @@ impl Engine {
             );
             return Ok(());
         }
-        let admin: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM users WHERE is_admin = 1 AND enabled = 1 ORDER BY id LIMIT 1")
-                .fetch_optional(self.store().pool())
-                .await?;
-        let Some((owner,)) = admin else {
+        let Some(owner) = self.system_task_owner().await? else {
             tracing::warn!("no local provider: the core has no enabled administrator to own it");
             return Ok(());
         };

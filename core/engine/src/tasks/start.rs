@@ -58,14 +58,19 @@ impl Engine {
         Ok(row.map(|r| r.0))
     }
 
-    /// Queues a task of the core itself, owned by the first enabled administrator (tasks need an
-    /// owner who can see and cancel them). Nothing happens on a core without administrators.
-    pub(crate) async fn submit_system_task(&self, kind: &str, title: &str) -> CoreResult<()> {
+    /// Who owns the tasks the core starts by itself: the first enabled administrator, if any.
+    pub(crate) async fn system_task_owner(&self) -> CoreResult<Option<i64>> {
         let admin: Option<(i64,)> =
             sqlx::query_as("SELECT id FROM users WHERE is_admin = 1 AND enabled = 1 ORDER BY id LIMIT 1")
                 .fetch_optional(self.store().pool())
                 .await?;
-        if let Some((owner,)) = admin {
+        Ok(admin.map(|a| a.0))
+    }
+
+    /// Queues a task of the core itself, owned by the first enabled administrator (tasks need an
+    /// owner who can see and cancel them). Nothing happens on a core without administrators.
+    pub(crate) async fn submit_system_task(&self, kind: &str, title: &str) -> CoreResult<()> {
+        if let Some(owner) = self.system_task_owner().await? {
             let task = NewTask {
                 kind: kind.into(),
                 title: title.into(),
