@@ -13,6 +13,7 @@ pub mod instances;
 pub mod keys;
 pub mod providers;
 pub mod rights;
+pub mod scenarios;
 pub mod settings;
 pub mod setup;
 pub mod tags;

@@ -27,6 +27,23 @@ pub struct Setup {
     /// A user to create (or whose password to change) inside the instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<SetupUser>,
+    /// User defined scripts (manual 6.6) run at the end of the set-up, in sequence order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<ScriptRun>,
+}
+
+/// One user defined script to run on the new instances (the "UDS" table of the Setup tab).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptRun {
+    /// Scripts run in ascending sequence order (leave gaps to insert more later).
+    pub sequence: u32,
+    /// A script the launching user may use (own, shared, or shared with a group they are in).
+    pub script_id: i64,
+    /// Call parameters, split like a shell does (quotes group words): `-f "/mnt/data/my file"`.
+    /// Empty means the script's default parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<String>,
 }
 
 fn yes() -> bool {
@@ -42,6 +59,7 @@ impl Default for Setup {
             packages: String::new(),
             services: String::new(),
             user: None,
+            scripts: Vec::new(),
         }
     }
 }
@@ -161,6 +179,66 @@ pub fn check_user_name(name: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// Splits script parameters into words the way a shell does for plain words: blanks separate
+/// words; single quotes keep everything literally; double quotes keep blanks and allow `\"` and
+/// `\\`; a backslash outside quotes keeps the next character. Nothing is expanded: `$HOME` stays
+/// `$HOME`. Unclosed quotes, line breaks and NUL are refused.
+pub fn parse_parameters(spec: &str) -> Result<Vec<String>, SpecError> {
+    if spec.len() > 4096 {
+        return Err(err(spec, "the parameters are longer than 4096 characters"));
+    }
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = spec.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\0' | '\n' | '\r' => return Err(err(spec, "parameters are one line without NUL characters")),
+            ' ' | '\t' => {
+                if let Some(w) = word.take() {
+                    words.push(w);
+                }
+            }
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err(err(spec, "a single quote is not closed")),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => w.push(c),
+                            Some(c) => {
+                                w.push('\\');
+                                w.push(c);
+                            }
+                            None => return Err(err(spec, "a double quote is not closed")),
+                        },
+                        Some(c) => w.push(c),
+                        None => return Err(err(spec, "a double quote is not closed")),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some(c) => word.get_or_insert_with(String::new).push(c),
+                None => return Err(err(spec, "a backslash ends the parameters")),
+            },
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    if let Some(w) = word {
+        words.push(w);
+    }
+    Ok(words)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +302,20 @@ mod tests {
     fn passwords_stay_out_of_debug() {
         let u = SetupUser { name: "bob".into(), password: "hunter2-secret".into() };
         assert!(!format!("{u:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn parameters_split_like_a_shell() {
+        assert_eq!(parse_parameters("").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_parameters("  -f /mnt/data/myEnv.cfg ").unwrap(), vec!["-f", "/mnt/data/myEnv.cfg"]);
+        assert_eq!(
+            parse_parameters(r#"-m "hello world" 'it''s' a\ b "q\"x" $HOME ''"#).unwrap(),
+            vec!["-m", "hello world", "its", "a b", "q\"x", "$HOME", ""]
+        );
+        assert_eq!(parse_parameters(r#""a\nb""#).unwrap(), vec![r"a\nb"]);
+        for bad in ["'open", "\"open", "x\\", "a\nb", "a\0b"] {
+            assert!(parse_parameters(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

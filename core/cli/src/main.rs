@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    admin, audit, auth, groups, instances, keys, providers, rights, settings, ssh, tasks, tokens, users,
+    admin, audit, auth, groups, instances, keys, providers, rights, scenarios, settings, ssh, tasks, tokens, users,
 };
 use crate::exit::{Exit, EXIT_CODES_HELP};
 use crate::session::App;
@@ -83,6 +83,10 @@ enum Command {
     Volumes(instances::VolumesArgs),
     /// Usage limits of users and groups, and what they use
     Limits(instances::LimitsArgs),
+    /// User defined scripts run at the end of an instance's set-up
+    Scenarios(scenarios::ScenariosArgs),
+    /// Saved create-instance requests: list, launch, delete
+    Templates(scenarios::TemplatesArgs),
     /// A terminal on an instance through the core (which holds the key), or run a command there
     Ssh(ssh::SshArgs),
     /// Administration of the core
@@ -112,6 +116,8 @@ async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Volumes(a) => instances::volumes(app, a).await,
         Command::Limits(a) => instances::limits(app, a).await,
         Command::Ssh(a) => ssh::run(app, a).await,
+        Command::Scenarios(a) => scenarios::scenarios(app, a).await,
+        Command::Templates(a) => scenarios::templates(app, a).await,
         Command::Admin(c) => admin::run(app, c).await,
     }
 }

@@ -39,6 +39,12 @@ pub struct LocalConfig {
     /// must stay while guests made from them exist. Several cores (or a core and the tests) may
     /// share one folder: a build there is made once and reused.
     pub image_dir: Option<PathBuf>,
+    /// Package sources for Debian and Ubuntu guests of local providers: the whole
+    /// `/etc/apt/sources.list` the core writes into each new guest before updates and packages
+    /// (other source files are set aside). Local guests usually cannot reach the internet, but
+    /// reach the host as 10.0.2.2: point them at a mirror there, e.g.
+    /// `deb http://10.0.2.2:3142/debian bookworm main`. Unset: the image's own sources.
+    pub apt_sources: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

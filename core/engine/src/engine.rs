@@ -1,6 +1,7 @@
 //! The engine handle every front end (HTTP server, embedded desktop core, tests) works through.
 
 use std::sync::Arc;
+use wintermute_api::rights::ObjectKind;
 
 use tokio_util::sync::CancellationToken;
 use wintermute_api::audit::AuditOutcome;
@@ -145,6 +146,19 @@ impl Engine {
                 .details(serde_json::json!({"login": "admin", "is_admin": true, "reason": "first start"})),
         )
         .await?;
+        // The example script every fresh core has (manual 6.6.1), shared with every user.
+        let script: (i64,) = sqlx::query_as(
+            "INSERT INTO scripts (name, description, script_type, platform, stage, access, parameters, content, owner_id, created_at, updated_at) \
+             VALUES ($1, $2, 'bash', 'linux-generic', 'post-data-transfer', 'shared', '', $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(crate::scenarios::EXAMPLE_NAME)
+        .bind(crate::scenarios::EXAMPLE_DESCRIPTION)
+        .bind(crate::scenarios::EXAMPLE_CONTENT)
+        .bind(id.0)
+        .bind(now)
+        .fetch_one(&mut *tx.tx)
+        .await?;
+        Engine::register_object(&mut *tx.tx, ObjectKind::Uds, script.0, id.0, crate::scenarios::EXAMPLE_NAME).await?;
         tx.commit().await?;
         Ok(Some(FirstStart { login: "admin".into(), password }))
     }

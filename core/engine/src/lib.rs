@@ -19,6 +19,7 @@ pub mod password;
 pub mod providers;
 mod provisioning;
 pub mod rights;
+pub mod scenarios;
 pub mod settings;
 pub mod store;
 pub mod tasks;

@@ -82,10 +82,15 @@ pub fn swarm_id_command(privilege: Privilege) -> String {
     ))
 }
 
-/// The command that runs a UDS script in a set-up stage: `WMAIC_STAGE=... bash SCRIPT ARGS...`,
-/// every word quoted. Wrap it with [`Privilege::wrap`] to run it as root.
-pub fn uds_command(stage: Stage, script: &str, args: &[String]) -> Result<String, ProvisionError> {
-    let mut words = vec![format!("WMAIC_STAGE={}", stage.as_str()), "exec".into(), "bash".into()];
+/// The command that runs a UDS script in a set-up stage: `WMAIC_STAGE=... exec bash SCRIPT
+/// ARGS...` for scripts of type `bash`; a script of another type runs as a program, so its `#!`
+/// line chooses the interpreter. Every word is quoted. Wrap it with [`Privilege::wrap`] to run it
+/// as root.
+pub fn uds_command(stage: Stage, script_type: &str, script: &str, args: &[String]) -> Result<String, ProvisionError> {
+    let mut words = vec![format!("WMAIC_STAGE={}", stage.as_str()), "exec".into()];
+    if script_type == "bash" {
+        words.push("bash".into());
+    }
     words.push(checked("script", script)?);
     for arg in args {
         words.push(checked("script argument", arg)?);
@@ -238,8 +243,9 @@ mod tests {
 
     #[test]
     fn uds_commands_quote_every_word() {
-        let cmd = uds_command(Stage::PostDataTransfer, "/root/a b.sh", &["-p".into(), "it's $x".into()]).unwrap();
+        let cmd =
+            uds_command(Stage::PostDataTransfer, "bash", "/root/a b.sh", &["-p".into(), "it's $x".into()]).unwrap();
         assert_eq!(cmd, "WMAIC_STAGE=post-data-transfer exec bash '/root/a b.sh' '-p' 'it'\\''s $x'");
-        assert!(uds_command(Stage::PostDataTransfer, "x", &["\0".into()]).is_err());
+        assert!(uds_command(Stage::PostDataTransfer, "bash", "x", &["\0".into()]).is_err());
     }
 }

@@ -177,7 +177,8 @@ async fn the_library_on_a_real_guest() {
 
     // A UDS script, run as the core runs them.
     sh(&session, "cat >uds.sh", Some(UDS.as_bytes())).await;
-    let run = uds_command(Stage::PostDataTransfer, &format!("/home/{LOGIN_USER}/uds.sh"), &["a b".into()]).unwrap();
+    let run =
+        uds_command(Stage::PostDataTransfer, "bash", &format!("/home/{LOGIN_USER}/uds.sh"), &["a b".into()]).unwrap();
     let out = sh(&session, &Privilege::Sudo.wrap(&run), None).await;
     assert_eq!(out, format!("done on {}\n", info.id));
     let conf = sh(&session, "cat /srv/app/app.conf", None).await;

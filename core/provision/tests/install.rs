@@ -276,7 +276,8 @@ fn the_swarm_secret_comes_through_stdin_and_the_update_runs_registered_scripts()
     )
     .unwrap();
     let run =
-        uds_command(Stage::PostDataTransfer, &script.display().to_string(), &["-p".into(), "a 'b'".into()]).unwrap();
+        uds_command(Stage::PostDataTransfer, "bash", &script.display().to_string(), &["-p".into(), "a 'b'".into()])
+            .unwrap();
     let out = bash(&root, &run, b"");
     assert!(out.status.success(), "{out:?}");
     let out = bash(&root, &swarm_update_command(Privilege::Root), b"");

@@ -24,7 +24,7 @@ use wintermute_api::ErrorCode;
 use wintermute_core::{Config, Engine, FirstStart};
 
 use crate::error::HttpError;
-use crate::routes::{auth, console, events, instances, keys, providers, rights, system, tasks, users};
+use crate::routes::{auth, console, events, instances, keys, providers, rights, scenarios, system, tasks, users};
 use crate::state::AppState;
 
 /// The API routes and the OpenAPI document describing exactly them.
@@ -89,6 +89,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(instances::reconcile))
         .routes(routes!(instances::user_limits, instances::set_user_limits))
         .routes(routes!(instances::group_limits, instances::set_group_limits))
+        .routes(routes!(scenarios::list, scenarios::create))
+        .routes(routes!(scenarios::get, scenarios::update, scenarios::delete))
+        .routes(routes!(scenarios::list_templates, scenarios::create_template))
+        .routes(routes!(scenarios::get_template, scenarios::replace_template, scenarios::delete_template))
+        .routes(routes!(scenarios::launch_template))
         .routes(routes!(console::console))
         .routes(routes!(console::of_instance))
         .routes(routes!(console::of_user))

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "providers", description = "Cloud providers, their regions and instance types, and images"),
         (name = "instances", description = "Instances: launch, list, control, batch actions"),
         (name = "volumes", description = "Storage volumes: create, attach, detach, delete"),
+        (name = "scenarios", description = "User defined scripts run on new instances, and cloud templates"),
         (name = "console", description = "SSH consoles on instances (WebSocket), their sessions and recordings"),
     )
 )]

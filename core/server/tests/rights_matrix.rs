@@ -293,6 +293,27 @@ async fn every_route_checks_rights() {
         .as_i64()
         .unwrap();
 
+    // scenarios: a script creator, two private scripts and two templates of `admin`
+    let (_, uds_creator) = s.user("scripter", &["create_uds"]).await;
+    let script_body = |name: &str| json!({"name": name, "content": "#!/bin/bash\necho hello\n"});
+    let script = ok(s.call(Method::POST, "/api/v1/scenarios", Some(&admin), Some(script_body("a.sh"))).await, 201)
+        ["id"]
+        .as_i64()
+        .unwrap();
+    let doomed_script =
+        ok(s.call(Method::POST, "/api/v1/scenarios", Some(&admin), Some(script_body("b.sh"))).await, 201)["id"]
+            .as_i64()
+            .unwrap();
+    let template_body = |name: &str| json!({"name": name, "request": launch_body("from-template", 1)});
+    let template = ok(s.call(Method::POST, "/api/v1/templates", Some(&admin), Some(template_body("t1"))).await, 201)
+        ["id"]
+        .as_i64()
+        .unwrap();
+    let doomed_template =
+        ok(s.call(Method::POST, "/api/v1/templates", Some(&admin), Some(template_body("t2"))).await, 201)["id"]
+            .as_i64()
+            .unwrap();
+
     let g = |t: &str| format!("/api/v1{t}");
     let mut cases = vec![
         Case { public: true, ..case(Method::GET, "/api/v1/health", g("/health"), None, None, "", 200) },
@@ -805,6 +826,81 @@ async fn every_route_checks_rights() {
             Some(&viewer),
             &owner,
             200,
+        ),
+        case(Method::GET, "/api/v1/scenarios", g("/scenarios"), None, None, &plain, 200),
+        case(
+            Method::POST,
+            "/api/v1/scenarios",
+            g("/scenarios"),
+            Some(script_body("c.sh")),
+            Some(&plain),
+            &uds_creator,
+            201,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/scenarios/{id}",
+            g(&format!("/scenarios/{script}")),
+            None,
+            Some(&plain),
+            &admin,
+            200,
+        ),
+        case(
+            Method::PATCH,
+            "/api/v1/scenarios/{id}",
+            g(&format!("/scenarios/{script}")),
+            Some(json!({"description": "says hello"})),
+            Some(&uds_creator),
+            &admin,
+            200,
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/scenarios/{id}",
+            g(&format!("/scenarios/{doomed_script}")),
+            None,
+            Some(&plain),
+            &admin,
+            204,
+        ),
+        case(Method::GET, "/api/v1/templates", g("/templates"), None, None, &plain, 200),
+        case(Method::POST, "/api/v1/templates", g("/templates"), Some(template_body("t3")), Some(&plain), &admin, 201),
+        case(
+            Method::GET,
+            "/api/v1/templates/{id}",
+            g(&format!("/templates/{template}")),
+            None,
+            Some(&plain),
+            &admin,
+            200,
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/templates/{id}",
+            g(&format!("/templates/{template}")),
+            Some(template_body("t1-renamed")),
+            Some(&plain),
+            &admin,
+            200,
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/templates/{id}",
+            g(&format!("/templates/{doomed_template}")),
+            None,
+            Some(&plain),
+            &admin,
+            204,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/templates/{id}/launch",
+            g(&format!("/templates/{template}/launch")),
+            Some(json!({"name": "templated"})),
+            Some(&plain),
+            &admin,
+            202,
         ),
     ];
 

@@ -9,6 +9,7 @@ use crate::instances::{
     Launch, LaunchRequest, Limits, LimitsView, NewVolume, SecurityGroup, Volume, VolumePatch,
 };
 use crate::providers::{Image, ImageCandidate, ImagePatch, ImportImage, NewProvider, Provider, ProviderPatch};
+use crate::scenarios::{NewScript, NewTemplate, Script, ScriptPatch, Template, TemplateLaunch};
 use crate::tasks::Task;
 
 #[derive(Serialize)]
@@ -166,5 +167,51 @@ impl Client {
 
     pub async fn set_group_limits(&self, group: i64, l: &Limits) -> Result<LimitsView, ClientError> {
         self.send(Method::PUT, &format!("groups/{group}/limits"), l).await
+    }
+
+    // --- scenarios (user defined scripts) and templates ---
+
+    pub async fn scripts(&self) -> Result<Vec<Script>, ClientError> {
+        self.get("scenarios").await
+    }
+
+    pub async fn script(&self, id: i64) -> Result<Script, ClientError> {
+        self.get(&format!("scenarios/{id}")).await
+    }
+
+    pub async fn create_script(&self, s: &NewScript) -> Result<Script, ClientError> {
+        self.send(Method::POST, "scenarios", s).await
+    }
+
+    pub async fn update_script(&self, id: i64, p: &ScriptPatch) -> Result<Script, ClientError> {
+        self.send(Method::PATCH, &format!("scenarios/{id}"), p).await
+    }
+
+    pub async fn delete_script(&self, id: i64) -> Result<(), ClientError> {
+        self.empty(Method::DELETE, &format!("scenarios/{id}")).await
+    }
+
+    pub async fn templates(&self) -> Result<Vec<Template>, ClientError> {
+        self.get("templates").await
+    }
+
+    pub async fn template(&self, id: i64) -> Result<Template, ClientError> {
+        self.get(&format!("templates/{id}")).await
+    }
+
+    pub async fn create_template(&self, t: &NewTemplate) -> Result<Template, ClientError> {
+        self.send(Method::POST, "templates", t).await
+    }
+
+    pub async fn replace_template(&self, id: i64, t: &NewTemplate) -> Result<Template, ClientError> {
+        self.send(Method::PUT, &format!("templates/{id}"), t).await
+    }
+
+    pub async fn delete_template(&self, id: i64) -> Result<(), ClientError> {
+        self.empty(Method::DELETE, &format!("templates/{id}")).await
+    }
+
+    pub async fn launch_template(&self, id: i64, l: &TemplateLaunch) -> Result<Launch, ClientError> {
+        self.send(Method::POST, &format!("templates/{id}/launch"), l).await
     }
 }

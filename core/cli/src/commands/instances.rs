@@ -119,6 +119,13 @@ pub struct LaunchArgs {
     pub user: Option<String>,
     #[arg(long, requires = "user")]
     pub user_password_stdin: bool,
+    /// A user defined script to run at the end of the set-up: "SEQUENCE:SCRIPT[:PARAMETERS]"
+    /// (script id or name), e.g. "10:runMPI.sh:-i /mnt/data/input.deck"; repeat for more
+    #[arg(long = "script")]
+    pub scripts: Vec<String>,
+    /// Save this request as a template under NAME instead of launching it
+    #[arg(long)]
+    pub save_template: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -163,7 +170,14 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
                 services,
                 user,
                 user_password_stdin,
+                scripts,
+                save_template,
             } = *a;
+            let mut runs = Vec::with_capacity(scripts.len());
+            for spec in &scripts {
+                runs.push(super::scenarios::script_run(&s, spec).await?);
+            }
+            let scripts = runs;
             let user = match user {
                 Some(name) => {
                     let password = crate::input::password(
@@ -176,7 +190,7 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
                 }
                 None => None,
             };
-            let setup = Setup { provision: !no_provision, update, reboot, packages, services, user };
+            let setup = Setup { provision: !no_provision, update, reboot, packages, services, user, scripts };
             let storage = match (volume_gb, reuse_volume) {
                 (Some(size_gb), _) => LaunchStorage::New(NewStorage {
                     size_gb,
@@ -201,6 +215,15 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
                 storage,
                 setup,
             };
+            if let Some(name) = save_template {
+                let t =
+                    s.client.create_template(&wintermute_api::scenarios::NewTemplate { name, request: req }).await?;
+                if s.json {
+                    return output::print_json(&t);
+                }
+                out!("Saved template {} ({}); launch it with `wmai templates launch {}`", t.name, t.id, t.id);
+                return Ok(());
+            }
             let launch = s.client.launch(&req).await?;
             if !s.json {
                 let ids: Vec<String> = launch.instances.iter().map(|i| format!("{} ({})", i.name, i.id)).collect();

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod local_image;
 pub mod providers;
 pub mod rights;
+pub mod scenarios;
 pub mod settings;
 pub mod ssh;
 pub mod tasks;

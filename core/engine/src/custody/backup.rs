@@ -51,6 +51,8 @@ pub const BACKUP_TABLES: &[(&str, bool)] = &[
     ("provider_security_groups", false),
     ("usage_limits", false),
     ("console_sessions", true),
+    ("scripts", true),
+    ("launch_templates", true),
 ];
 
 const FORMAT: &str = "wintermute-backup";

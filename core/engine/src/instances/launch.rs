@@ -48,6 +48,9 @@ struct LaunchParams {
     /// The setup, without the user's password (sealed apart, see `SETUP_PASSWORD`).
     #[serde(default)]
     setup: Setup,
+    /// The user defined scripts to run, copied at launch, in sequence order.
+    #[serde(default)]
+    scripts: Vec<crate::scenarios::ScriptToRun>,
 }
 
 /// Name of the sealed secret holding a launch's setup password (owner: its first instance).
@@ -150,7 +153,11 @@ impl Engine {
     /// Checks a launch request against the catalogue, the caller's rights and limits, writes the
     /// instance (and new volume) records and queues the task that launches them.
     pub async fn instances_launch(&self, caller: &Caller, req: &LaunchRequest) -> CoreResult<Launch> {
-        // --- what can be checked without the database ---
+        self.launch_checked(caller, req, false).await
+    }
+
+    /// What a launch request must satisfy before the database is asked anything.
+    pub(crate) fn check_launch_request(req: &LaunchRequest) -> CoreResult<()> {
         validate::text("name", &req.name, 128, false)?;
         validate::text("description", &req.description, 1000, true)?;
         let count = req.count.unwrap_or(1);
@@ -160,7 +167,7 @@ impl Engine {
                 format!("launch 1 to {MAX_INSTANCES_PER_LAUNCH} instances, not {count}"),
             ));
         }
-        let tags = parse_tag_spec(&req.tags, count).map_err(|e| CoreError::invalid("tags", e.to_string()))?;
+        parse_tag_spec(&req.tags, count).map_err(|e| CoreError::invalid("tags", e.to_string()))?;
         if let Some(s) = &req.swarm {
             check_swarm(s)?;
         }
@@ -182,13 +189,28 @@ impl Engine {
             && (req.setup.update
                 || !req.setup.packages.trim().is_empty()
                 || !req.setup.services.trim().is_empty()
-                || req.setup.user.is_some())
+                || req.setup.user.is_some()
+                || !req.setup.scripts.is_empty())
         {
             return Err(CoreError::invalid(
                 "setup.provision",
-                "updates, packages, services and users need provisioning",
+                "updates, packages, services, users and scripts need provisioning",
             ));
         }
+        Ok(())
+    }
+
+    /// A launch (`from_template`: of a saved template, which "create instance from template" on
+    /// the provider allows as well as "create instances").
+    pub(crate) async fn launch_checked(
+        &self,
+        caller: &Caller,
+        req: &LaunchRequest,
+        from_template: bool,
+    ) -> CoreResult<Launch> {
+        Self::check_launch_request(req)?;
+        let count = req.count.unwrap_or(1);
+        let tags = parse_tag_spec(&req.tags, count).map_err(|e| CoreError::invalid("tags", e.to_string()))?;
         // --- the catalogue and the caller's rights ---
         let image = self.load_image(req.image_id).await?;
         self.require_right(caller, ObjectKind::Image, image.id, ObjectRight::View).await?;
@@ -202,7 +224,13 @@ impl Engine {
             return Err(CoreError::forbidden(format!("image {:?} has no operating system type", image.name)));
         };
         let provider = self.load_provider(image.provider_id).await?;
-        self.require_right(caller, ObjectKind::Provider, provider.id, ObjectRight::CreateInstances).await?;
+        let provider_rights = self.rights_of(caller, ObjectKind::Provider, provider.id).await?;
+        if !(provider_rights.contains(&ObjectRight::CreateInstances)
+            || (from_template && provider_rights.contains(&ObjectRight::CreateInstanceFromTemplate)))
+        {
+            self.require_right(caller, ObjectKind::Provider, provider.id, ObjectRight::CreateInstances).await?;
+        }
+        let scripts = self.scripts_for_launch(caller, &req.setup.scripts, os_type.as_str()).await?;
         if !provider.regions.iter().any(|r| r.name == image.region && r.allowed) {
             return Err(CoreError::forbidden(format!(
                 "region {:?} of image {:?} is not allowed at provider {:?}",
@@ -389,6 +417,7 @@ impl Engine {
                 }),
                 ..req.setup.clone()
             },
+            scripts,
         };
         let task = self
             .task_submit(
@@ -620,7 +649,7 @@ impl Engine {
         };
         let runs = p.instances.iter().map(|id| {
             let password = password.as_ref();
-            async move { (*id, self.provision_instance(ctx, *id, &p.setup, password).await) }
+            async move { (*id, self.provision_instance(ctx, *id, &p.setup, &p.scripts, password).await) }
         });
         let results = futures_util::future::join_all(runs).await;
         let mut failures = Vec::new();

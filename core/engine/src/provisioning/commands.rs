@@ -72,6 +72,13 @@ pub(crate) fn as_root(root: bool, script: &str) -> String {
 const APT_ENV: &str = "DEBIAN_FRONTEND=noninteractive";
 
 /// Installs the system updates.
+/// Replaces `/etc/apt/sources.list` with stdin and sets the other source files aside (renamed,
+/// so an administrator can see what was there).
+pub(crate) const APT_SOURCES: &str = "set -e; cat >/etc/apt/sources.list.wintermute; \
+     for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do \
+     if [ -e \"$f\" ]; then mv -f \"$f\" \"$f.set-aside\"; fi; done; \
+     mv -f /etc/apt/sources.list.wintermute /etc/apt/sources.list";
+
 pub(crate) fn update(pm: PackageManager) -> String {
     match pm {
         PackageManager::Apt => format!(

@@ -14,11 +14,12 @@ use wintermute_api::instances::InstanceStatus;
 use wintermute_api::setup::{parse_packages, parse_services, Setup};
 use wintermute_api::tasks::LogLevel;
 use wintermute_custody::SecretString;
-use wintermute_provision::{InstallPlan, Privilege, WmaicEnv};
+use wintermute_provision::{InstallPlan, Privilege, Stage, WmaicEnv};
 use wintermute_ssh::{Session, SshTarget};
 
 use crate::engine::Engine;
 use crate::error::{CoreError, CoreResult};
+use crate::scenarios::ScriptToRun;
 use crate::tasks::{TaskContext, TaskFailure};
 use commands::{as_root, quote, OsInfo};
 
@@ -135,6 +136,7 @@ impl Engine {
         ctx: &TaskContext,
         instance_id: i64,
         setup: &Setup,
+        scripts: &[ScriptToRun],
         password: Option<&SecretString>,
     ) -> Result<(), TaskFailure> {
         let inst = self.load_instance(instance_id).await?;
@@ -155,7 +157,7 @@ impl Engine {
             run = self.reboot_for_kernel(ctx, run).await?;
             run.install_library(false, Some(chrono::Utc::now()), Some(chrono::Utc::now())).await?;
         }
-        let result = run.rest(setup, password, &os).await;
+        let result = run.rest(setup, scripts, password, &os).await;
         run.session.close().await;
         result
     }
@@ -220,6 +222,23 @@ impl Run<'_> {
         // --- the WMAIC library and the instance's values ---
         self.install_library(false, None, None).await?;
 
+        // --- package sources an administrator set for local guests ---
+        if let Some(sources) = &e.config().local.apt_sources {
+            let inst = e.load_instance(self.instance_id).await?;
+            if inst.provider_kind == wintermute_api::providers::ProviderKind::Local
+                && os.manager == commands::PackageManager::Apt
+            {
+                let mut text = sources.trim_end().to_owned();
+                text.push('\n');
+                self.step(
+                    "writing the package sources set for local guests",
+                    commands::APT_SOURCES,
+                    Some(text.as_bytes()),
+                )
+                .await?;
+            }
+        }
+
         // --- updates ---
         if setup.update {
             e.set_instance_status(self.instance_id, InstanceStatus::Initializing, "installing updates").await?;
@@ -243,7 +262,13 @@ impl Run<'_> {
     }
 
     /// Everything after updates (also the part that runs again after a reboot).
-    async fn rest(&self, setup: &Setup, password: Option<&SecretString>, os: &OsInfo) -> Result<(), TaskFailure> {
+    async fn rest(
+        &self,
+        setup: &Setup,
+        scripts: &[ScriptToRun],
+        password: Option<&SecretString>,
+        os: &OsInfo,
+    ) -> Result<(), TaskFailure> {
         let e = self.engine;
         // --- packages and services ---
         let packages = parse_packages(&setup.packages).map_err(|e| TaskFailure::Failed(e.to_string()))?;
@@ -277,7 +302,50 @@ impl Run<'_> {
 
         // --- storage ---
         self.mount_storage().await?;
+
+        // --- user defined scripts, stage post-data-transfer (manual 6.6), in sequence order ---
+        if !scripts.is_empty() {
+            e.set_instance_status(self.instance_id, InstanceStatus::Initializing, "running scripts").await?;
+        }
+        for script in scripts {
+            self.ctx.check_cancel()?;
+            self.run_script(script).await?;
+        }
         e.set_instance_status(self.instance_id, InstanceStatus::Running, "").await?;
+        Ok(())
+    }
+
+    /// Copies a script to the instance (root only, under the library's state folder) and runs
+    /// it as root with `WMAIC_STAGE=post-data-transfer` and its parameters. Its output goes to
+    /// the log; a non-zero exit fails the set-up with its standard error.
+    async fn run_script(&self, script: &ScriptToRun) -> Result<(), TaskFailure> {
+        let path = format!("{}/uds/{}-{}", wintermute_provision::STATE_DIR, script.sequence, script.name);
+        let copy = format!(
+            "set -e; umask 077; mkdir -p {dir}; cat >{tmp}; chmod 700 {tmp}; mv -f {tmp} {path}",
+            dir = quote(&format!("{}/uds", wintermute_provision::STATE_DIR)),
+            tmp = quote(&format!("{path}.new")),
+            path = quote(&path),
+        );
+        let shown = format!("{} {}", script.name, script.args.join(" "));
+        self.step(
+            &format!("copying script {} (sequence {})", script.name, script.sequence),
+            &copy,
+            Some(script.content.as_bytes()),
+        )
+        .await?;
+        let run = wintermute_provision::uds_command(Stage::PostDataTransfer, &script.script_type, &path, &script.args)
+            .map_err(|e| TaskFailure::Failed(format!("{}: script {}: {e}", self.name, script.name)))?;
+        let started = std::time::Instant::now();
+        let out = self.step(&format!("running script {}", shown.trim()), &format!("cd / && {run}"), None).await?;
+        self.ctx
+            .info(&format!(
+                "{}: script {} ended with exit 0 after {:.1} s",
+                self.name,
+                script.name,
+                started.elapsed().as_secs_f64()
+            ))
+            .await;
+        drop(out);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ pub mod instances;
 pub mod keys;
 pub mod providers;
 pub mod rights;
+pub mod scenarios;
 pub mod system;
 pub mod tasks;
 pub mod users;
