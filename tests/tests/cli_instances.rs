@@ -104,5 +104,42 @@ async fn instances_through_the_cli() {
     let vol = vols[0]["id"].as_i64().unwrap().to_string();
     admin.run(&["volumes", "delete", &vol]).await.expect_code(0);
     admin.run(&["volumes", "delete", &vol]).await.expect_error(6, "already deleted");
+
+    // --- scripts and templates ---
+    let listed = admin.run(&["scenarios"]).await.expect_code(0).stdout;
+    assert!(listed.contains("generic.sh") && listed.contains("shared"), "the example of a fresh core: {listed}");
+    admin
+        .run_with_stdin(
+            &["scenarios", "create", "--name", "hello.sh", "--file", "-", "--parameters", "-m hi"],
+            "echo hi\n",
+        )
+        .await
+        .expect_error(6, "#! line");
+    admin
+        .run_with_stdin(
+            &["scenarios", "create", "--name", "hello.sh", "--file", "-", "--parameters", "-m hi"],
+            "#!/bin/bash\necho \"$@\"\n",
+        )
+        .await
+        .expect_code(0)
+        .expect_stdout("private");
+    let shown = admin.run(&["scenarios", "show", "hello.sh"]).await.expect_code(0).stdout;
+    assert!(shown.contains("-m hi") && shown.contains("echo \"$@\""), "{shown}");
+    admin.run(&["scenarios", "edit", "hello.sh", "--access", "shared"]).await.expect_code(0).expect_stdout("shared");
+    let args = with(&["--type", "t3.micro", "--script", "10:hello.sh:-m there"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    admin.run(&args).await.expect_error(6, "need provisioning");
+    let args = with(&["--type", "t3.micro", "--script", "ten:hello.sh"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    admin.run(&args).await.expect_error(2, "is not a number");
+    let args = with(&["--type", "t3.micro", "--count", "2", "--save-template", "two-webs"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    admin.run(&args).await.expect_code(0).expect_stdout("Saved template two-webs");
+    assert!(admin.run(&["templates"]).await.expect_code(0).stdout.contains("two-webs"));
+    let out = admin.run(&["templates", "launch", "two-webs", "--name", "tpl"]).await.expect_code(0);
+    assert!(out.stdout.contains("tpl-1") && out.stdout.contains("succeeded"), "{}", out.stdout);
+    admin.run(&["templates", "delete", "two-webs"]).await.expect_code(0);
+    admin.run(&["templates", "launch", "two-webs"]).await.expect_error(5, "no template named");
+    admin.run(&["scenarios", "delete", "hello.sh"]).await.expect_code(0);
     drop(moto);
 }

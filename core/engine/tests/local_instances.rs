@@ -418,7 +418,10 @@ async fn a_failing_script_fails_the_instance_under_both_policies() {
             i.status_message
         );
         if keep_running {
-            assert!(sh_ok(&core, id, "test -x /var/lib/wmaic/uds/1-fails.sh").await, "kept running for a look inside");
+            assert!(
+                sh_ok(&core, id, "sudo test -x /var/lib/wmaic/uds/1-fails.sh").await,
+                "kept running for a look inside"
+            );
         } else {
             assert!(log.contains("powered off after the failed setup"), "{log}");
             assert_eq!(i.cloud_state.as_deref(), Some("stopped"));

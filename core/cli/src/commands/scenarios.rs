@@ -46,8 +46,8 @@ pub enum ScenariosCmd {
         /// private (default) or shared (every user may use it)
         #[arg(long, default_value = "private")]
         access: String,
-        /// Default call parameters
-        #[arg(long, default_value = "")]
+        /// Default call parameters (may start with "-")
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
         parameters: String,
     },
     /// Change a script
@@ -66,7 +66,7 @@ pub enum ScenariosCmd {
         platform: Option<String>,
         #[arg(long)]
         access: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         parameters: Option<String>,
     },
     /// Delete a script

@@ -130,6 +130,7 @@ pub async fn start() -> AptMirror {
                 let head = String::from_utf8_lossy(&buf).into_owned();
                 let mut words = head.split_whitespace();
                 let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
+                let path = percent_decode(path);
                 let name = path.trim_start_matches('/').trim_start_matches("./");
                 let file = (!name.contains("..") && !name.contains('/')).then(|| repo.join(name));
                 match file.and_then(|f| std::fs::read(f).ok()) {
@@ -154,4 +155,23 @@ pub async fn start() -> AptMirror {
         }
     });
     AptMirror { port, update_version, _dir: dir }
+}
+
+/// `%2b` → `+` (apt escapes the `+` of Debian versions in file names).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
