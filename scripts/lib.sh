@@ -24,6 +24,8 @@
 
 # Build output lives outside the clone, so fresh clones (CI) reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wintermute/target}"
+# Incremental compilation state is several GB per workspace and buys little for whole builds.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 # The repository root, whichever script sourced this file.
 WM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -278,15 +278,19 @@ pub enum InstanceAction {
     Terminate,
     /// Open and mount the encrypted volumes again (they stay locked after a reboot).
     MountStorage,
+    /// Run the set-up of a failed instance again, as its launch asked for it (every stage is
+    /// safe to run again: nothing is formatted or created twice).
+    RetrySetup,
 }
 
 impl InstanceAction {
-    pub const ALL: [InstanceAction; 5] = [
+    pub const ALL: [InstanceAction; 6] = [
         InstanceAction::PowerOff,
         InstanceAction::PowerOn,
         InstanceAction::Reboot,
         InstanceAction::Terminate,
         InstanceAction::MountStorage,
+        InstanceAction::RetrySetup,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -296,6 +300,7 @@ impl InstanceAction {
             InstanceAction::Reboot => "reboot",
             InstanceAction::Terminate => "terminate",
             InstanceAction::MountStorage => "mount_storage",
+            InstanceAction::RetrySetup => "retry_setup",
         }
     }
 

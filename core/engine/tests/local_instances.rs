@@ -380,7 +380,8 @@ async fn a_failing_script_fails_the_instance_under_both_policies() {
             &admin,
             &script(
                 "fails.sh",
-                "#!/bin/bash\necho working on $1\necho \"cannot reach the license server $1\" >&2\nexit 1\n",
+                "#!/bin/bash\necho working on $1\nif [ -e /root/license ]; then echo license found; exit 0; fi\n\
+                 echo \"cannot reach the license server $1\" >&2\nexit 1\n",
             ),
         )
         .await
@@ -422,6 +423,16 @@ async fn a_failing_script_fails_the_instance_under_both_policies() {
                 sh_ok(&core, id, "sudo test -x /var/lib/wmaic/uds/1-fails.sh").await,
                 "kept running for a look inside"
             );
+            // Fix what the script needs and retry the set-up: every stage runs again, safely.
+            assert!(sh_ok(&core, id, "sudo touch /root/license").await);
+            let t = engine.instances_action(&admin, id, InstanceAction::RetrySetup).await.unwrap();
+            let t = finished(&core, &admin, t.id, Duration::from_secs(600)).await;
+            let log = log_of(&core, &admin, t.id).await;
+            assert_eq!(t.state, TaskState::Succeeded, "{log}");
+            assert!(log.contains("installing the WMAIC library") && log.contains("license found"), "{log}");
+            assert_eq!(engine.instances_get(&admin, id).await.unwrap().status, InstanceStatus::Running);
+            let e = engine.instances_action(&admin, id, InstanceAction::RetrySetup).await.unwrap_err();
+            assert!(e.to_string().contains("cannot"), "only failed instances are set up again: {e}");
         } else {
             assert!(log.contains("powered off after the failed setup"), "{log}");
             assert_eq!(i.cloud_state.as_deref(), Some("stopped"));
@@ -429,4 +440,34 @@ async fn a_failing_script_fails_the_instance_under_both_policies() {
         let t = engine.instances_action(&admin, id, InstanceAction::Terminate).await.unwrap();
         assert_eq!(finished(&core, &admin, t.id, Duration::from_secs(300)).await.state, TaskState::Succeeded);
     }
+
+    // Cancelled while a script runs: that step ends, the next one never starts, and the
+    // instance is marked failed (not left "initializing").
+    let slow = engine
+        .scripts_create(&admin, &script("slow.sh", "#!/bin/bash\nsleep 12\ntouch /root/slow.done\n"))
+        .await
+        .unwrap();
+    let after =
+        engine.scripts_create(&admin, &script("after.sh", "#!/bin/bash\ntouch /root/after.done\n")).await.unwrap();
+    let mut req = launch("cancelled");
+    req.setup.scripts = vec![
+        ScriptRun { sequence: 1, script_id: slow.id, parameters: None },
+        ScriptRun { sequence: 2, script_id: after.id, parameters: None },
+    ];
+    let l = engine.instances_launch(&admin, &req).await.unwrap();
+    let started = std::time::Instant::now();
+    while !log_of(&core, &admin, l.task.id).await.contains("running script slow.sh") {
+        assert!(started.elapsed() < Duration::from_secs(600), "{}", log_of(&core, &admin, l.task.id).await);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    engine.tasks_cancel(&admin, l.task.id).await.unwrap();
+    let t = finished(&core, &admin, l.task.id, Duration::from_secs(120)).await;
+    let log = log_of(&core, &admin, t.id).await;
+    assert_eq!(t.state, TaskState::Cancelled, "{log}");
+    assert!(!log.contains("running script after.sh"), "{log}");
+    let id = l.instances[0].id;
+    let i = engine.instances_get(&admin, id).await.unwrap();
+    assert_eq!(i.status, InstanceStatus::Failed, "{}", i.status_message);
+    assert!(i.status_message.contains("cancelled"), "{}", i.status_message);
+    assert!(sh_ok(&core, id, "sudo test -e /root/slow.done && ! sudo test -e /root/after.done").await);
 }

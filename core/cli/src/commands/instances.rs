@@ -46,6 +46,8 @@ pub enum InstancesCmd {
     Terminate(Targets),
     /// Open and mount the encrypted storage again (after a reboot it stays locked)
     MountStorage(Targets),
+    /// Run the set-up of failed instances again, as their launch asked for it
+    RetrySetup(Targets),
     /// Rename an instance or change its description
     Edit {
         instance: String,
@@ -236,6 +238,7 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
         InstancesCmd::Reboot(t) => act(&s, t, InstanceAction::Reboot).await,
         InstancesCmd::Terminate(t) => act(&s, t, InstanceAction::Terminate).await,
         InstancesCmd::MountStorage(t) => act(&s, t, InstanceAction::MountStorage).await,
+        InstancesCmd::RetrySetup(t) => act(&s, t, InstanceAction::RetrySetup).await,
         InstancesCmd::Edit { instance, name, description } => {
             let i = instance_by(&s, &instance).await?;
             let i = s.client.update_instance(i.id, &InstancePatch { name, description }).await?;

@@ -76,6 +76,7 @@ fn transition(action: InstanceAction, from: InstanceStatus) -> Option<InstanceSt
             Some(S::Terminating)
         }
         (InstanceAction::MountStorage, S::Running | S::Failed) => Some(S::Mounting),
+        (InstanceAction::RetrySetup, S::Failed) => Some(S::Initializing),
         _ => None,
     }
 }
@@ -169,6 +170,7 @@ impl Engine {
             InstanceAction::Reboot => "Reboot",
             InstanceAction::Terminate => "Terminate",
             InstanceAction::MountStorage => "Mount the storage of",
+            InstanceAction::RetrySetup => "Retry the set-up of",
         };
         let title = if ids.len() == 1 {
             let name = self.load_instance(ids[0]).await.map(|i| i.name).unwrap_or_default();
@@ -286,6 +288,11 @@ impl Engine {
             InstanceAction::MountStorage => {
                 for (id, _, _) in members {
                     self.remount_storage(ctx, *id).await?;
+                }
+            }
+            InstanceAction::RetrySetup => {
+                for (id, _, _) in members {
+                    self.retry_setup(ctx, *id).await?;
                 }
             }
             InstanceAction::Terminate => {

@@ -653,8 +653,10 @@ impl Engine {
         });
         let results = futures_util::future::join_all(runs).await;
         let mut failures = Vec::new();
+        let mut all_cancelled = true;
         for (id, r) in results {
             let Err(e) = r else { continue };
+            all_cancelled &= matches!(e, TaskFailure::Cancelled);
             let msg = match &e {
                 TaskFailure::Cancelled => "the setup was cancelled".to_owned(),
                 TaskFailure::Failed(m) => m.clone(),
@@ -684,8 +686,58 @@ impl Engine {
             }
             ctx.progress(1.0, "running").await;
             Ok(())
+        } else if all_cancelled {
+            Err(TaskFailure::Cancelled)
         } else {
             Err(TaskFailure::Failed(failures.join("; ")))
+        }
+    }
+
+    /// "Retry setup" of a failed instance: its launch's set-up (scripts as the launch copied
+    /// them, the user's password still sealed) runs again; a new failure marks it failed again.
+    pub(crate) async fn retry_setup(&self, ctx: &TaskContext, id: i64) -> Result<(), TaskFailure> {
+        let inst = self.load_instance(id).await?;
+        let Some(task_id) = inst.launch_task_id else {
+            return Err(TaskFailure::Failed(format!("{} has no launch to take the set-up from", inst.name)));
+        };
+        let row: Option<(String,)> = sqlx::query_as("SELECT params FROM tasks WHERE id = $1")
+            .bind(task_id)
+            .fetch_optional(self.store().pool())
+            .await
+            .map_err(CoreError::from)?;
+        let Some((params,)) = row else {
+            return Err(TaskFailure::Failed(format!("the launch task {task_id} of {} is gone", inst.name)));
+        };
+        let p: LaunchParams = serde_json::from_str(&params)
+            .map_err(|e| TaskFailure::Failed(format!("the launch task's parameters are unreadable: {e}")))?;
+        if !p.setup.provision {
+            return Err(TaskFailure::Failed(format!("{} was launched without a set-up", inst.name)));
+        }
+        let password = match &p.setup.user {
+            Some(u) => match self.get_secret("instance", p.instances[0], SETUP_PASSWORD).await? {
+                Some(b) => {
+                    Some(wintermute_custody::SecretString::new(String::from_utf8_lossy(b.expose()).into_owned()))
+                }
+                None => {
+                    return Err(TaskFailure::Failed(format!(
+                        "the password of user {} is no longer kept: launch again to set it",
+                        u.name
+                    )))
+                }
+            },
+            None => None,
+        };
+        ctx.info(&format!("{}: running the set-up again", inst.name)).await;
+        match self.provision_instance(ctx, id, &p.setup, &p.scripts, password.as_ref()).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let msg = match &e {
+                    TaskFailure::Cancelled => "the setup was cancelled".to_owned(),
+                    TaskFailure::Failed(m) => m.clone(),
+                };
+                self.set_instance_status(id, InstanceStatus::Failed, &msg).await?;
+                Err(e)
+            }
         }
     }
 
