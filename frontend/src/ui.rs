@@ -1,9 +1,15 @@
 //! Small building blocks every screen uses: error boxes, dialogs, state badges, times.
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use wasm_bindgen::JsValue;
+use send_wrapper::SendWrapper;
+use wasm_bindgen::{JsCast, JsValue};
+use wintermute_api::client::{Client, ClientError};
 use wintermute_api::tasks::TaskState;
+
+use crate::api::{act, use_auth};
 
 /// A time in the browser's local zone, e.g. "24/04/2026, 14:03:11".
 pub fn fmt_time(t: &DateTime<Utc>) -> String {
@@ -30,7 +36,9 @@ pub fn ErrorBox(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView {
     }
 }
 
-/// A modal dialog: Escape or the close button calls `on_close`; the first field gets the focus.
+/// A modal dialog, labelled by its title: the first field gets the focus, Tab and Shift+Tab stay
+/// inside it, Escape or the close button calls `on_close`, and the focus goes back to where it
+/// was (the button that opened it) when it closes.
 #[component]
 pub fn Modal(
     #[prop(into)] title: Signal<String>,
@@ -39,19 +47,32 @@ pub fn Modal(
     children: Children,
 ) -> impl IntoView {
     let node = NodeRef::<leptos::html::Div>::new();
+    let opener = SendWrapper::new(web_sys::window().and_then(|w| w.document()).and_then(|d| d.active_element()));
+    on_cleanup(move || {
+        if let Some(el) = opener.take().and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+            let _ = el.focus();
+        }
+    });
     Effect::new(move |_| {
         if let Some(el) = node.get() {
             focus_first_field(&el);
         }
     });
     let title_id = format!("dialog-title-{}", DIALOGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    view! {
-        <div class="backdrop" on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-            if ev.key() == "Escape" {
-                ev.stop_propagation();
-                on_close.run(());
+    let keydown = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
+        "Escape" => {
+            ev.stop_propagation();
+            on_close.run(());
+        }
+        "Tab" => {
+            if let Some(el) = node.get_untracked() {
+                trap_tab(&el, &ev);
             }
-        }>
+        }
+        _ => {}
+    };
+    view! {
+        <div class="backdrop" on:keydown=keydown>
             <div
                 class="modal"
                 class:wide=wide
@@ -75,14 +96,100 @@ pub fn Modal(
 /// Numbers the dialogs, for their title ids.
 static DIALOGS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+const FOCUSABLE: &str = "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), \
+                         select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+
+/// Elements of `el` the keyboard reaches, in order, leaving out hidden tab panels.
+fn focusable(el: &web_sys::HtmlDivElement) -> Vec<web_sys::HtmlElement> {
+    let Ok(list) = el.query_selector_all(FOCUSABLE) else { return Vec::new() };
+    (0..list.length())
+        .filter_map(|i| list.item(i))
+        .filter_map(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+        .filter(|e| e.offset_parent().is_some())
+        .collect()
+}
+
+/// Keeps Tab inside the dialog: from the last element to the first, and back with Shift.
+fn trap_tab(el: &web_sys::HtmlDivElement, ev: &web_sys::KeyboardEvent) {
+    let items = focusable(el);
+    let (Some(first), Some(last)) = (items.first(), items.last()) else { return };
+    let active = web_sys::window().and_then(|w| w.document()).and_then(|d| d.active_element());
+    let at = |e: &web_sys::HtmlElement| active.as_ref().is_some_and(|a| a == e.unchecked_ref::<web_sys::Element>());
+    let inside = active.as_ref().is_some_and(|a| el.contains(Some(a)));
+    if ev.shift_key() && (at(first) || !inside) {
+        ev.prevent_default();
+        let _ = last.focus();
+    } else if !ev.shift_key() && (at(last) || !inside) {
+        ev.prevent_default();
+        let _ = first.focus();
+    }
+}
+
 fn focus_first_field(el: &web_sys::HtmlDivElement) {
-    use wasm_bindgen::JsCast;
     let selector = "input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled]), \
                     .modal-body button:not([disabled])";
     if let Ok(Some(first)) = el.query_selector(selector) {
         if let Ok(first) = first.dyn_into::<web_sys::HtmlElement>() {
             let _ = first.focus();
         }
+    }
+}
+
+/// "Are you sure?": a dialog with a sentence, Cancel and a red button that runs `action`; its
+/// failure shows in the dialog, its success calls `on_done`.
+#[component]
+pub fn Confirm<F, Fut, T>(
+    #[prop(into)] title: String,
+    #[prop(into)] text: String,
+    /// The red button's word ("Delete", "Terminate"…).
+    #[prop(into)]
+    confirm: String,
+    on_close: Callback<()>,
+    on_done: Callback<()>,
+    action: F,
+) -> impl IntoView
+where
+    F: Fn(Client) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, ClientError>> + 'static,
+    T: 'static,
+{
+    let auth = use_auth();
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let run = move |_| {
+        let action = action.clone();
+        act(auth, busy, error, action, move |_| on_done.run(()));
+    };
+    view! {
+        <Modal title=title on_close=on_close>
+            <div class="modal-body stack">
+                <p>{text}</p>
+                <ErrorBox error=error />
+                <div class="buttons">
+                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
+                    <button type="button" class="danger" disabled=move || busy.get() on:click=run>{confirm}</button>
+                </div>
+            </div>
+        </Modal>
+    }
+}
+
+/// A tab of a dialog's tab bar, showing panel `this` of `current` when chosen.
+pub fn tab_button<T: Copy + PartialEq + Send + Sync + 'static>(
+    current: RwSignal<T>,
+    this: T,
+    label: &'static str,
+) -> impl IntoView {
+    view! {
+        <button
+            type="button"
+            role="tab"
+            aria-selected=move || (current.get() == this).to_string()
+            class:active=move || current.get() == this
+            on:click=move |_| current.set(this)
+        >
+            {label}
+        </button>
     }
 }
 

@@ -5,7 +5,8 @@ use wintermute_api::users::{Group, GroupPatch, NewGroup, Permission, User};
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityTabs;
-use crate::ui::{ErrorBox, Modal};
+use crate::ui::{Confirm, ErrorBox, Modal};
+use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -206,23 +207,15 @@ fn GroupDialog(
 
 #[component]
 fn DeleteGroupDialog(group: Group, on_close: Callback<()>, on_saved: Callback<()>) -> impl IntoView {
-    let auth = use_auth();
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
     let id = group.id;
-    let confirm = move |_| {
-        act(auth, busy, error, move |c| async move { c.delete_group(id).await }, move |_| on_saved.run(()));
-    };
     view! {
-        <Modal title=format!("Delete group {}", group.name) on_close=on_close>
-            <div class="modal-body stack">
-                <p>"Its members lose the rights given to the group."</p>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="button" class="danger" disabled=move || busy.get() on:click=confirm>"Delete"</button>
-                </div>
-            </div>
-        </Modal>
+        <Confirm
+            title=format!("Delete group {}", group.name)
+            text="Its members lose the rights given to the group."
+            confirm="Delete"
+            on_close=on_close
+            on_done=on_saved
+            action=move |c: Client| async move { c.delete_group(id).await }
+        />
     }
 }

@@ -9,7 +9,8 @@ use wintermute_api::rights::{ObjectKind, ObjectRight, ObjectSummary};
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityDialog;
-use crate::ui::{yes_no, ErrorBox, Modal};
+use crate::ui::{yes_no, Confirm, ErrorBox, Modal};
+use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -471,23 +472,15 @@ fn EditImageDialog(image: Image, on_close: Callback<()>) -> impl IntoView {
 
 #[component]
 fn DeleteImageDialog(image: Image, on_close: Callback<()>) -> impl IntoView {
-    let auth = use_auth();
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
     let id = image.id;
-    let confirm = move |_| {
-        act(auth, busy, error, move |c| async move { c.delete_image(id).await }, move |_| on_close.run(()));
-    };
     view! {
-        <Modal title=format!("Remove image {}", image.name) on_close=on_close>
-            <div class="modal-body stack">
-                <p>"The image leaves the core's list; it stays at the provider."</p>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="button" class="danger" disabled=move || busy.get() on:click=confirm>"Remove"</button>
-                </div>
-            </div>
-        </Modal>
+        <Confirm
+            title=format!("Remove image {}", image.name)
+            text="The image leaves the core's list; it stays at the provider."
+            confirm="Remove"
+            on_close=on_close
+            on_done=on_close
+            action=move |c: Client| async move { c.delete_image(id).await }
+        />
     }
 }

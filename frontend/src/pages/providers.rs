@@ -11,7 +11,8 @@ use wintermute_api::tasks::TaskState;
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::events::use_live;
 use crate::pages::security::SecurityDialog;
-use crate::ui::{fmt_opt_time, fmt_time, ErrorBox, Modal, StateBadge};
+use crate::ui::{fmt_opt_time, fmt_time, tab_button, Confirm, ErrorBox, Modal, StateBadge};
+use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -344,28 +345,15 @@ fn ProviderDialog(
         Some(p) => format!("{} settings: {}", kind_name(kind), p.name),
         None => format!("New provider: {}", kind_name(kind)),
     };
-    let tab_button = move |t: Tab, label: &'static str| {
-        view! {
-            <button
-                type="button"
-                role="tab"
-                aria-selected=move || (tab.get() == t).to_string()
-                class:active=move || tab.get() == t
-                on:click=move |_| tab.set(t)
-            >
-                {label}
-            </button>
-        }
-    };
     view! {
         <Modal title=Signal::derive(title) on_close=on_close wide=true>
             <div class="tabs" role="tablist">
-                {tab_button(Tab::Credentials, "Credentials")}
+                {tab_button(tab, Tab::Credentials, "Credentials")}
                 <Show when=synced>
-                    {tab_button(Tab::Regions, "Regions")}
-                    {tab_button(Tab::Types, "Instance types")}
+                    {tab_button(tab, Tab::Regions, "Regions")}
+                    {tab_button(tab, Tab::Types, "Instance types")}
                 </Show>
-                {tab_button(Tab::Summary, "Summary")}
+                {tab_button(tab, Tab::Summary, "Summary")}
             </div>
             <form
                 class="modal-body stack"
@@ -541,23 +529,15 @@ fn SyncProgress(task_id: i64) -> impl IntoView {
 
 #[component]
 fn DeleteProviderDialog(p: Provider, on_close: Callback<()>) -> impl IntoView {
-    let auth = use_auth();
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
     let id = p.id;
-    let confirm = move |_| {
-        act(auth, busy, error, move |c| async move { c.delete_provider(id).await }, move |_| on_close.run(()));
-    };
     view! {
-        <Modal title=format!("Delete provider {}", p.name) on_close=on_close>
-            <div class="modal-body stack">
-                <p>"Only a provider without images and instances can be deleted."</p>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="button" class="danger" disabled=move || busy.get() on:click=confirm>"Delete"</button>
-                </div>
-            </div>
-        </Modal>
+        <Confirm
+            title=format!("Delete provider {}", p.name)
+            text="Only a provider without images and instances can be deleted."
+            confirm="Delete"
+            on_close=on_close
+            on_done=on_close
+            action=move |c: Client| async move { c.delete_provider(id).await }
+        />
     }
 }

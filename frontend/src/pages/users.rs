@@ -5,7 +5,8 @@ use wintermute_api::users::{Group, NewUser, Permission, PermissionSet, User, Use
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityTabs;
-use crate::ui::{yes_no, ErrorBox, Modal};
+use crate::ui::{yes_no, Confirm, ErrorBox, Modal};
+use wintermute_api::client::Client;
 
 /// The manual's name and meaning of each permission.
 pub fn permission_text(p: Permission) -> (&'static str, &'static str) {
@@ -347,23 +348,15 @@ fn PermissionsDialog(user: User, on_close: Callback<()>, on_saved: Callback<()>)
 
 #[component]
 fn DeleteUserDialog(user: User, on_close: Callback<()>, on_saved: Callback<()>) -> impl IntoView {
-    let auth = use_auth();
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
     let id = user.id;
-    let confirm = move |_| {
-        act(auth, busy, error, move |c| async move { c.delete_user(id).await }, move |_| on_saved.run(()));
-    };
     view! {
-        <Modal title=format!("Delete user {}", user.login) on_close=on_close>
-            <div class="modal-body stack">
-                <p>{format!("Delete the account {}? Its sessions end at once.", user.login)}</p>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="button" class="danger" disabled=move || busy.get() on:click=confirm>"Delete"</button>
-                </div>
-            </div>
-        </Modal>
+        <Confirm
+            title=format!("Delete user {}", user.login)
+            text=format!("Delete the account {}? Its sessions end at once.", user.login)
+            confirm="Delete"
+            on_close=on_close
+            on_done=on_saved
+            action=move |c: Client| async move { c.delete_user(id).await }
+        />
     }
 }
