@@ -69,6 +69,8 @@ fn Frame() -> impl IntoView {
                 <Route path=path!("/tasks/:id") view=pages::tasks::TaskDetail />
                 <Route path=path!("/security/users") view=pages::users::Users />
                 <Route path=path!("/security/groups") view=pages::groups::Groups />
+                <Route path=path!("/instances") view=pages::instances::Instances />
+                <Route path=path!("/storage") view=pages::storage::Storage />
                 <Route path=path!("/providers") view=pages::providers::Providers />
                 <Route path=path!("/images") view=pages::images::Images />
                 <Route path=path!("/settings") view=pages::settings::Settings />
@@ -142,6 +144,8 @@ fn TopBar() -> impl IntoView {
                 on:click=move |_| menu_open.set(false)
             >
                 <A href="/" exact=true>"Dashboard"</A>
+                <A href="/instances">"Instances"</A>
+                <A href="/storage">"Storage"</A>
                 <A href="/providers">"Providers"</A>
                 <A href="/images">"Images"</A>
                 <Show when=may_manage_users>

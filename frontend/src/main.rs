@@ -6,6 +6,7 @@ mod app;
 mod chart;
 mod events;
 mod pages;
+mod rights;
 mod ui;
 
 fn main() {

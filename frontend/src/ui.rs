@@ -229,3 +229,32 @@ pub fn Progress(#[prop(into)] value: Signal<f64>) -> impl IntoView {
         </div>
     }
 }
+
+/// A value that shows more about itself when clicked (the manual's "extra info" fields): a
+/// native disclosure widget, so the keyboard opens it too; Escape closes it.
+#[component]
+pub fn Info(
+    #[prop(into)] label: String,
+    /// Class of the visible value (a badge, say).
+    #[prop(optional, into)]
+    class: String,
+    children: Children,
+) -> impl IntoView {
+    let node = NodeRef::<leptos::html::Details>::new();
+    view! {
+        <details
+            class="info"
+            node_ref=node
+            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                if ev.key() == "Escape" {
+                    if let Some(d) = node.get_untracked() {
+                        d.set_open(false);
+                    }
+                }
+            }
+        >
+            <summary><span class=class>{label}</span></summary>
+            <div class="popover">{children()}</div>
+        </details>
+    }
+}

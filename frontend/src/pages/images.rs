@@ -24,7 +24,7 @@ enum Dialog {
 /// What the user may do with each object of a kind, by id.
 type Rights = BTreeMap<i64, ObjectSummary>;
 
-fn os_name(o: OsType) -> &'static str {
+pub fn os_name(o: OsType) -> &'static str {
     match o {
         OsType::Debian => "Debian",
         OsType::Ubuntu => "Ubuntu",

@@ -3,10 +3,13 @@
 pub mod dashboard;
 pub mod groups;
 pub mod images;
+pub mod instances;
+pub mod launch;
 pub mod login;
 pub mod profile;
 pub mod providers;
 pub mod security;
 pub mod settings;
+pub mod storage;
 pub mod tasks;
 pub mod users;
