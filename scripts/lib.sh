@@ -19,6 +19,9 @@
 #   need_wasm_bindgen       the wasm-bindgen CLI at exactly the version Cargo.lock names for the
 #                           wasm-bindgen crate (installed once into ~/.cache/wintermute/tools);
 #                           exports WM_WASM_BINDGEN (its path)
+#   need_frontend_js        node and npm (Debian's nodejs and npm), then `npm ci` in frontend/ when
+#                           its node_modules does not match package-lock.json (xterm.js, which the
+#                           wasm build embeds)
 #   need_chromium           Debian's chromium and chromium-driver (the browser tests); exports
 #                           WINTERMUTE_CHROMIUM and WINTERMUTE_CHROMEDRIVER
 
@@ -236,6 +239,19 @@ need_wasm_bindgen() {
 	fi
 	[[ "$("$WM_WASM_BINDGEN" --version 2>/dev/null)" == "wasm-bindgen $version" ]] ||
 		die "$WM_WASM_BINDGEN is not version $version after installing it"
+}
+
+need_frontend_js() {
+	command -v npm >/dev/null || need_apt nodejs npm
+	local dir="$WM_ROOT/frontend" stamp sum
+	stamp="$dir/node_modules/.wintermute-lock-sha256"
+	sum="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+	if [[ -f "$stamp" && "$(cat "$stamp")" == "$sum" ]]; then
+		return 0
+	fi
+	say "npm ci in frontend/ (xterm.js, from package-lock.json)"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in frontend/ failed"
+	echo "$sum" >"$stamp"
 }
 
 need_chromium() {

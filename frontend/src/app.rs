@@ -70,6 +70,7 @@ fn Frame() -> impl IntoView {
                 <Route path=path!("/security/users") view=pages::users::Users />
                 <Route path=path!("/security/groups") view=pages::groups::Groups />
                 <Route path=path!("/instances") view=pages::instances::Instances />
+                <Route path=path!("/instances/:id/console") view=pages::console::Console />
                 <Route path=path!("/storage") view=pages::storage::Storage />
                 <Route path=path!("/providers") view=pages::providers::Providers />
                 <Route path=path!("/images") view=pages::images::Images />

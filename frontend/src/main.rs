@@ -8,6 +8,7 @@ mod events;
 mod pages;
 mod rights;
 mod ui;
+mod xterm;
 
 fn main() {
     console_error_panic_hook::set_once();

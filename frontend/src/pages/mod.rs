@@ -1,5 +1,6 @@
 //! One module per screen of the manual (chapters 6 and 7).
 
+pub mod console;
 pub mod dashboard;
 pub mod groups;
 pub mod images;
