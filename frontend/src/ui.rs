@@ -241,10 +241,30 @@ pub fn Info(
     children: Children,
 ) -> impl IntoView {
     let node = NodeRef::<leptos::html::Details>::new();
+    // The pop-over floats over the page (tables clip what sticks out of them): placed under the
+    // value when it opens, kept inside the window.
+    let place = move |_| {
+        let Some(d) = node.get_untracked() else { return };
+        if !d.open() {
+            return;
+        }
+        let (Ok(Some(summary)), Ok(Some(pop))) = (d.query_selector("summary"), d.query_selector(".popover")) else {
+            return;
+        };
+        let Ok(pop) = pop.dyn_into::<web_sys::HtmlElement>() else { return };
+        let r = summary.get_bounding_client_rect();
+        let width = web_sys::window().and_then(|w| w.inner_width().ok()).and_then(|v| v.as_f64()).unwrap_or(1024.0);
+        let left = r.left().min(width - pop.offset_width() as f64 - 8.0).max(8.0);
+        let style = pop.style();
+        let _ = style.set_property("position", "fixed");
+        let _ = style.set_property("top", &format!("{}px", r.bottom() + 4.0));
+        let _ = style.set_property("left", &format!("{left}px"));
+    };
     view! {
         <details
             class="info"
             node_ref=node
+            on:toggle=place
             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Escape" {
                     if let Some(d) = node.get_untracked() {

@@ -1,11 +1,14 @@
 //! The browser interface in a real headless Chromium against a real `wmais` serving the built
 //! frontend: first login with the forced password change, the dashboard's charts, users and
 //! permissions, a local provider synchronized with its task log arriving live, a task followed
-//! and cancelled, and what a user without rights does not get. Screenshots of the main screens
-//! are saved (see `browser::screenshots_dir`) and their paths printed.
+//! and cancelled, what a user without rights does not get, and an instance launched on the local
+//! provider through the Create Instance dialog, followed to `running`, with a command run in its
+//! SSH console (xterm.js). Screenshots of the main screens are saved (see
+//! `browser::screenshots_dir`) and their paths printed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use wintermute_api::client::Client;
 use wintermute_api::providers::{NewProvider, OsType, ProviderKind, ProviderPatch};
@@ -368,5 +371,189 @@ async fn an_image_is_found_imported_edited_and_enabled() {
     let security = admin.object_security(ObjectKind::Image, image.id).await.unwrap();
     let rights = security.groups.iter().find(|g| g.group_id == group.id).map(|g| g.rights.clone());
     assert_eq!(rights, Some(vec![ObjectRight::View]));
+    b.close().await.unwrap();
+}
+
+/// The tests' shared folder of guest images, where the Debian image is built once.
+fn image_dir() -> PathBuf {
+    std::env::var_os("WINTERMUTE_IMAGE_DIR")
+        .map(PathBuf::from)
+        .or_else(wintermute_cloud_local::image::default_image_dir)
+        .unwrap()
+}
+
+/// Whether QEMU and a built guest image are here; under CI their absence is a failure.
+fn have_guest() -> bool {
+    let qemu = wintermute_cloud_local::find_program(wintermute_cloud_local::QEMU_SYSTEM.0).is_some();
+    let image = wintermute_cloud_local::image::find_built_image(&image_dir()).is_some();
+    if !(qemu && image) {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "QEMU and the built guest image are needed under CI");
+        eprintln!("SKIPPED: needs QEMU and a built guest image in {}", image_dir().display());
+    }
+    qemu && image
+}
+
+/// The visible text of the xterm.js terminal.
+async fn terminal_text(b: &Browser) -> String {
+    let v =
+        b.js("const r = document.querySelector('.terminal .xterm-rows'); return r ? r.innerText : '';").await.unwrap();
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// Types a line into the terminal (Enter is WebDriver's U+E007).
+async fn type_line(b: &Browser, line: &str) {
+    b.find(".terminal .xterm-helper-textarea").await.unwrap().send_keys(&format!("{line}\u{e007}")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_command() {
+    let Some(dist) = browser_prerequisites().unwrap() else { return };
+    if !have_guest() {
+        return;
+    }
+    // The first start registers the local provider and the Debian image (from the shared folder).
+    let core = Core::start(
+        CoreOptions::new()
+            .env("WMAIS__SERVER__FRONTEND_DIR", dist.display().to_string())
+            .env("WMAIS__BOOTSTRAP__LOCAL_PROVIDER", "true")
+            .env("WMAIS__LOCAL__IMAGE_DIR", image_dir().to_string_lossy()),
+    )
+    .await
+    .unwrap();
+    let admin = core.admin_client().await.unwrap();
+    wintermute_tests::wait_for(
+        "the local provider and its image",
+        Duration::from_secs(600),
+        Duration::from_secs(1),
+        || {
+            let admin = admin.clone();
+            async move { Ok(admin.images().await?.into_iter().find(|i| i.enabled && i.name == "debian-12")) }
+        },
+    )
+    .await
+    .unwrap();
+
+    let b = Browser::start("instance", 1366, 900).await.unwrap();
+    b.goto(&format!("{}instances", core.url())).await.unwrap();
+    log_in(&b, "admin", ADMIN_PASSWORD).await;
+    b.find_with_text("h1", "Instances").await.unwrap();
+    b.find_with_text("p.muted", "No instances").await.unwrap();
+
+    // The Create Instance dialog, tab by tab.
+    b.click_text(".page-head button", "Launch new instance").await.unwrap();
+    b.find_with_text(".modal select[name=image] option", "debian-12").await.unwrap();
+    b.find(".modal select[name=instance_type] option[value='local.small']").await.unwrap();
+    b.find(".modal select[name=instance_type]").await.unwrap().select_by_value("local.small").await.unwrap();
+    b.type_into(".modal input[name=name]", "web-1").await.unwrap();
+    b.type_into(".modal input[name=description]", "browser test").await.unwrap();
+    b.type_into(".modal input[name=tags]", "1:web").await.unwrap();
+    // The keyboard stays in the dialog: Shift+Tab from the first field goes to its last button.
+    b.find(".modal input[name=name]").await.unwrap().send_keys("\u{e008}\u{e004}\u{e000}").await.unwrap();
+    let inside = b.js("return document.activeElement.closest('.modal') !== null;").await.unwrap();
+    assert_eq!(inside, serde_json::Value::Bool(true), "Shift+Tab stays inside the dialog");
+    b.screenshot("21-launch-instance-tab").await.unwrap();
+    b.click_text(".modal .tabs button", "Storage").await.unwrap();
+    b.find(".modal input[name=storage_mode][value=new]").await.unwrap().click().await.unwrap();
+    b.find(".modal input[name=size_gb]").await.unwrap();
+    b.screenshot("22-launch-storage-tab").await.unwrap();
+    // No extra volume for this guest: keep it quick.
+    b.find(".modal input[name=storage_mode][value=none]").await.unwrap().click().await.unwrap();
+    b.click_text(".modal .tabs button", "Setup").await.unwrap();
+    b.type_into(".modal input[name=packages]", "rm -rf /").await.unwrap();
+    b.screenshot("23-launch-setup-tab").await.unwrap();
+    b.click_text(".modal .tabs button", "Summary").await.unwrap();
+    // A bad package list is named before anything is sent, and Create waits.
+    b.find_with_text(".modal .error li", "software packages").await.unwrap();
+    let create = b.find_with_text(".modal button[type=submit]", "Create").await.unwrap();
+    assert!(!create.is_enabled().await.unwrap(), "Create waits for a valid form");
+    b.click_text(".modal .tabs button", "Setup").await.unwrap();
+    // Select all, Backspace (WebDriver's U+E003).
+    b.replace_text(".modal input[name=packages]", "\u{e003}").await.unwrap();
+    b.click_text(".modal .tabs button", "Summary").await.unwrap();
+    b.find_with_text(".modal dl.summary", "local.small").await.unwrap();
+    b.find_with_text(".modal dl.summary", "web-1").await.unwrap();
+    b.screenshot("24-launch-summary").await.unwrap();
+    b.click_text(".modal button[type=submit]", "Create").await.unwrap();
+    b.wait_until("the dialog to close", || async { Ok(count(&b, ".modal").await == 0) }).await.unwrap();
+    b.find_with_text("p.ok", "Task").await.unwrap();
+    let instance = admin.instances(false).await.unwrap().into_iter().find(|i| i.name == "web-1").unwrap();
+    assert_eq!((instance.instance_type.as_str(), instance.tags.clone()), ("local.small", vec!["web".to_string()]));
+
+    // The list follows the launch live, to running (green).
+    let row = "tr[data-instance=web-1]";
+    b.find(row).await.unwrap();
+    b.screenshot("25-instances-launching").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        if count(&b, "tr[data-instance=web-1][data-status=running]").await == 1 {
+            break;
+        }
+        let now = admin.instance(instance.id).await.unwrap();
+        assert!(
+            now.status != wintermute_api::instances::InstanceStatus::Failed,
+            "the launch failed: {}",
+            now.status_message
+        );
+        assert!(Instant::now() < deadline, "web-1 is not running after 15 minutes: {:?}", now.status);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let colour = b
+        .js("return getComputedStyle(document.querySelector('tr[data-instance=web-1] td')).backgroundColor;")
+        .await
+        .unwrap();
+    assert_eq!(colour.as_str(), Some("rgb(233, 247, 238)"), "a running instance's row is green");
+    // The ID's extra information.
+    b.click_text(&format!("{row} td:nth-child(2) summary"), "web-1").await.unwrap();
+    b.find_with_text(&format!("{row} .popover"), "1 of 1").await.unwrap();
+    b.screenshot("26-instances-running").await.unwrap();
+
+    // A phone-sized window: the list becomes one card per instance, nothing sticks out.
+    b.set_size(390, 844).await.unwrap();
+    b.find(row).await.unwrap();
+    b.screenshot("27-instances-phone").await.unwrap();
+    let width: i64 = b.js("return document.documentElement.scrollWidth;").await.unwrap().as_i64().unwrap();
+    assert!(width <= 400, "nothing sticks out sideways on a phone: page width {width}");
+    b.set_size(1366, 900).await.unwrap();
+
+    // The SSH console: a command's output appears in the terminal.
+    b.click_text(&format!("{row} button"), "Actions").await.unwrap();
+    b.click_text(&format!("{row} .dropdown a"), "SSH console").await.unwrap();
+    b.find_with_text("h1", "Console: web-1").await.unwrap();
+    b.find_with_text("[data-testid=console-state]", "connected").await.unwrap();
+    type_line(&b, "echo wm-$((6*7))-ok").await;
+    b.wait_until("the command's output", || async { Ok(terminal_text(&b).await.contains("wm-42-ok")) }).await.unwrap();
+    // The core learns the terminal's size, and its new size when the window changes.
+    type_line(&b, "stty size | sed 's/^/size=/'").await;
+    let size_line = |text: String| text.lines().rev().find(|l| l.starts_with("size=")).map(str::to_owned);
+    b.wait_until("the terminal size", || async { Ok(size_line(terminal_text(&b).await).is_some()) }).await.unwrap();
+    let before = size_line(terminal_text(&b).await).unwrap();
+    b.screenshot("28-console").await.unwrap();
+    b.set_size(900, 700).await.unwrap();
+    type_line(&b, "clear; stty size | sed 's/^/size=/'").await;
+    b.wait_until("a smaller terminal", || async {
+        Ok(size_line(terminal_text(&b).await).is_some_and(|l| l != before))
+    })
+    .await
+    .unwrap();
+    // "End session": the shell ends and the page says so.
+    b.click_text(".console-tools button", "End session").await.unwrap();
+    b.find_with_text("[data-testid=console-state]", "ended").await.unwrap();
+    b.screenshot("29-console-ended").await.unwrap();
+
+    // Terminate from the list, confirmed in a dialog.
+    b.click_text(".console-tools a", "Back to instances").await.unwrap();
+    b.click_text(&format!("{row} button"), "Actions").await.unwrap();
+    b.click_text(&format!("{row} .dropdown button"), "Terminate").await.unwrap();
+    b.click_text(".modal button.danger", "Terminate").await.unwrap();
+    wintermute_tests::wait_for("web-1 to be terminated", Duration::from_secs(180), Duration::from_secs(1), || {
+        let admin = admin.clone();
+        let id = instance.id;
+        async move {
+            let i = admin.instance(id).await?;
+            Ok((i.status == wintermute_api::instances::InstanceStatus::Terminated).then_some(()))
+        }
+    })
+    .await
+    .unwrap();
     b.close().await.unwrap();
 }

@@ -142,7 +142,13 @@ struct Inner {
 }
 
 impl Session {
-    fn start(el: &web_sys::HtmlDivElement, instance: i64, token: String, link: RwSignal<Link>, exit: RwSignal<Option<u32>>) -> Rc<Session> {
+    fn start(
+        el: &web_sys::HtmlDivElement,
+        instance: i64,
+        token: String,
+        link: RwSignal<Link>,
+        exit: RwSignal<Option<u32>>,
+    ) -> Rc<Session> {
         let term = Terminal::new(&xterm::options());
         let fit = FitAddon::new();
         term.load_addon(&fit);
@@ -234,7 +240,8 @@ impl Session {
             })
         };
         let mut inner = self.inner.borrow_mut();
-        let subs = vec![inner.term.on_data(&on_data), inner.term.on_binary(&on_binary), inner.term.on_resize(&on_resize)];
+        let subs =
+            vec![inner.term.on_data(&on_data), inner.term.on_binary(&on_binary), inner.term.on_resize(&on_resize)];
         inner.term.attach_custom_key_event_handler(&keys);
         inner.subscriptions = subs;
         if let Some(w) = web_sys::window() {
@@ -393,8 +400,9 @@ impl Session {
                 s.connect();
             }
         });
-        inner.timer = web_sys::window()
-            .and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), RETRY_MS).ok());
+        inner.timer = web_sys::window().and_then(|w| {
+            w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), RETRY_MS).ok()
+        });
     }
 
     fn send_bytes(&self, bytes: &[u8]) {

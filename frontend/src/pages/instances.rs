@@ -410,7 +410,7 @@ fn InstanceRow(
                         {i.expires_at.map(|t| view! { <dt>"Powered off at"</dt><dd>{fmt_time(&t)}</dd> })}
                     </dl>
                 </Info>
-                <span class="sub">{cloud_sub}</span>
+                <span class="sub id-sub">{cloud_sub}</span>
             </td>
             <td data-label="Provider">
                 <Info label=i.provider_name.clone()>
