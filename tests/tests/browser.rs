@@ -259,6 +259,17 @@ async fn a_user_without_rights_sees_no_admin_actions() {
     b.find_with_text("p.muted", "No provider is shared with you").await.unwrap();
     assert_eq!(count(&b, ".page-head button").await, 0, "no \"New provider\" for a user");
 
+    // No provider lets bob create instances or volumes: no Launch, no New volume.
+    b.click_text("nav.nav a", "Instances").await.unwrap();
+    b.find_with_text("p.muted", "No instances").await.unwrap();
+    assert_eq!(count(&b, ".page-head button.primary").await, 0, "no \"Launch new instance\" without the right");
+    let batch = b.find_with_text(".page-head button.batch", "Batch actions (0)").await.unwrap();
+    assert!(!batch.is_enabled().await.unwrap(), "batch actions wait for a selection");
+    b.click_text("nav.nav a", "Storage").await.unwrap();
+    b.find_with_text("p.muted", "No volumes").await.unwrap();
+    assert_eq!(count(&b, ".page-head button").await, 0, "no \"New volume\" without the right");
+    b.screenshot("15a-storage-user").await.unwrap();
+
     b.click_text("nav.nav a", "Settings").await.unwrap();
     b.find_with_text("p.hint", "Only administrators change settings").await.unwrap();
     b.find("form.setting").await.unwrap();
