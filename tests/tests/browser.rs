@@ -517,6 +517,9 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     b.click_text(&format!("{row} td:nth-child(2) summary"), "web-1").await.unwrap();
     b.find_with_text(&format!("{row} .popover"), "1 of 1").await.unwrap();
     b.screenshot("26-instances-running").await.unwrap();
+    // Escape closes it.
+    b.find(&format!("{row} td:nth-child(2) summary")).await.unwrap().send_keys("\u{e00c}").await.unwrap();
+    b.wait_until("the pop-over to close", || async { Ok(count(&b, "details.info[open]").await == 0) }).await.unwrap();
 
     // A phone-sized window: the list becomes one card per instance, nothing sticks out.
     b.set_size(390, 844).await.unwrap();
