@@ -404,6 +404,15 @@ fn have_guest() -> bool {
     qemu && image
 }
 
+/// The console sessions of an instance, newest first (`GET /api/v1/instances/{id}/console-sessions`).
+async fn console_sessions(core: &Core, admin: &Client, instance: i64) -> Vec<serde_json::Value> {
+    let url = format!("{}api/v1/instances/{instance}/console-sessions", core.url());
+    let resp = reqwest::Client::new().get(url).bearer_auth(admin.token().unwrap()).send().await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let page: serde_json::Value = resp.json().await.unwrap();
+    page["items"].as_array().cloned().unwrap_or_else(|| panic!("a page of sessions: {page}"))
+}
+
 /// The visible text of the xterm.js terminal.
 async fn terminal_text(b: &Browser) -> String {
     let v =
@@ -444,8 +453,13 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     .await
     .unwrap();
 
+    // The browser reaches the core through a forwarder, so the test can cut its connections.
+    let core_addr: std::net::SocketAddr =
+        core.url().trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let mut forwarder = wintermute_tests::Forwarder::start("127.0.0.1:0".parse().unwrap(), core_addr).await.unwrap();
+    let front = forwarder.listen_addr();
     let b = Browser::start("instance", 1366, 900).await.unwrap();
-    b.goto(&format!("{}instances", core.url())).await.unwrap();
+    b.goto(&format!("http://{front}/instances")).await.unwrap();
     log_in(&b, "admin", ADMIN_PASSWORD).await;
     b.find_with_text("h1", "Instances").await.unwrap();
     b.find_with_text("p.muted", "No instances").await.unwrap();
@@ -542,6 +556,32 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     b.wait_until("the terminal size", || async { Ok(size_line(terminal_text(&b).await).is_some()) }).await.unwrap();
     let before = size_line(terminal_text(&b).await).unwrap();
     b.screenshot("28-console").await.unwrap();
+    // The connection drops while a command runs: the console reattaches to the same shell and
+    // replays what was printed meanwhile.
+    type_line(&b, "X=wm-same-shell; sleep 4; echo after-$((40+2))").await;
+    b.wait_until("the command to start", || async { Ok(terminal_text(&b).await.contains("sleep 4")) }).await.unwrap();
+    drop(forwarder);
+    b.find_with_text("[data-testid=console-state]", "reconnecting").await.unwrap();
+    b.screenshot("28a-console-reconnecting").await.unwrap();
+    forwarder = loop {
+        match wintermute_tests::Forwarder::start(front, core_addr).await {
+            Ok(f) => break f,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    b.find_with_text("[data-testid=console-state]", "connected").await.unwrap();
+    b.wait_until("the output printed while away", || async { Ok(terminal_text(&b).await.contains("after-42")) })
+        .await
+        .unwrap();
+    // Much more output than the core keeps unacknowledged (1 MiB): the acknowledgements keep it flowing.
+    type_line(&b, "seq 1 250000; echo done-$((1+1))").await;
+    b.wait_until("the end of 1.7 MB of output", || async { Ok(terminal_text(&b).await.contains("done-2")) })
+        .await
+        .unwrap();
+    type_line(&b, "clear; echo ${X}-ok").await;
+    b.wait_until("the same shell", || async { Ok(terminal_text(&b).await.contains("wm-same-shell-ok")) })
+        .await
+        .unwrap();
     b.set_size(900, 700).await.unwrap();
     type_line(&b, "clear; stty size | sed 's/^/size=/'").await;
     b.wait_until("a smaller terminal", || async {
@@ -553,11 +593,48 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     b.click_text(".console-tools button", "End session").await.unwrap();
     b.find_with_text("[data-testid=console-state]", "ended").await.unwrap();
     b.screenshot("29-console-ended").await.unwrap();
+    let ended = console_sessions(&core, &admin, instance.id).await;
+    assert_eq!(ended[0]["end_reason"], "closed_by_user", "{ended:?}");
 
-    // Terminate from the list, confirmed in a dialog.
+    // A new session in the same page; leaving the page ends it (the view releases everything).
+    b.click_text(".console-tools button", "Open a new session").await.unwrap();
+    b.find_with_text("[data-testid=console-state]", "connected").await.unwrap();
+    assert_eq!(console_sessions(&core, &admin, instance.id).await.len(), 2);
     b.click_text(".console-tools a", "Back to instances").await.unwrap();
+    wintermute_tests::wait_for(
+        "the console to end with the page",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || {
+            let (core, admin) = (&core, &admin);
+            async move {
+                let list = console_sessions(core, admin, instance.id).await;
+                Ok((list.len() == 2 && list[0]["end_reason"] == "closed_by_user").then_some(()))
+            }
+        },
+    )
+    .await
+    .unwrap();
+
+    // "Edit security" from the instance's actions: a group may open its console.
+    let group = admin.create_group(&NewGroup { name: "operators".into(), ..NewGroup::default() }).await.unwrap();
     b.click_text(&format!("{row} button"), "Actions").await.unwrap();
-    b.click_text(&format!("{row} .dropdown button"), "Terminate").await.unwrap();
+    b.click_text(&format!("{row} .dropdown button"), "Edit security").await.unwrap();
+    b.find(".modal input[data-group=operators][data-right=ssh_console]").await.unwrap().click().await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find_with_text(".modal .ok", "Saved").await.unwrap();
+    b.screenshot("30-instance-security").await.unwrap();
+    b.click_text(".modal button", "Close").await.unwrap();
+    let security = admin.object_security(ObjectKind::Instance, instance.id).await.unwrap();
+    let rights = security.groups.iter().find(|g| g.group_id == group.id).map(|g| g.rights.clone());
+    assert_eq!(rights, Some(vec![ObjectRight::SshConsole]));
+
+    // Terminate as a batch action on the ticked instance, confirmed in a dialog.
+    b.find(&format!("{row} input[type=checkbox]")).await.unwrap().click().await.unwrap();
+    b.click_text(".page-head button.batch", "Batch actions (1)").await.unwrap();
+    b.click_text(".page-head .dropdown button", "Terminate").await.unwrap();
+    b.find_with_text(".modal p", "web-1").await.unwrap();
+    b.screenshot("31-batch-terminate").await.unwrap();
     b.click_text(".modal button.danger", "Terminate").await.unwrap();
     wintermute_tests::wait_for("web-1 to be terminated", Duration::from_secs(180), Duration::from_secs(1), || {
         let admin = admin.clone();
@@ -570,4 +647,5 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     .await
     .unwrap();
     b.close().await.unwrap();
+    drop(forwarder);
 }

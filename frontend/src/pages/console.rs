@@ -86,7 +86,13 @@ pub fn Console() -> impl IntoView {
             <div class="page-head">
                 <h1>{title}</h1>
                 <div class="buttons console-tools">
-                    <span class="console-state" data-testid="console-state" role="status" class:bad=over>
+                    <span
+                        class="console-state"
+                        data-testid="console-state"
+                        role="status"
+                        class:bad=over
+                        class:warn=move || matches!(link.get(), Link::Connecting | Link::Reconnecting(_))
+                    >
                         {link_text}
                         {move || exit.get().map(|s| format!(" (exit status {s})"))}
                     </span>
