@@ -72,6 +72,7 @@ fn Frame() -> impl IntoView {
                 <Route path=path!("/instances") view=pages::instances::Instances />
                 <Route path=path!("/instances/:id/console") view=pages::console::Console />
                 <Route path=path!("/storage") view=pages::storage::Storage />
+                <Route path=path!("/scenarios") view=pages::scenarios::Scenarios />
                 <Route path=path!("/providers") view=pages::providers::Providers />
                 <Route path=path!("/images") view=pages::images::Images />
                 <Route path=path!("/settings") view=pages::settings::Settings />
@@ -147,6 +148,7 @@ fn TopBar() -> impl IntoView {
                 <A href="/" exact=true>"Dashboard"</A>
                 <A href="/instances">"Instances"</A>
                 <A href="/storage">"Storage"</A>
+                <A href="/scenarios">"Scenarios"</A>
                 <A href="/providers">"Providers"</A>
                 <A href="/images">"Images"</A>
                 <Show when=may_manage_users>

@@ -459,8 +459,35 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     let mut forwarder = wintermute_tests::Forwarder::start("127.0.0.1:0".parse().unwrap(), core_addr).await.unwrap();
     let front = forwarder.listen_addr();
     let b = Browser::start("instance", 1366, 900).await.unwrap();
-    b.goto(&format!("http://{front}/instances")).await.unwrap();
+    b.goto(&format!("http://{front}/scenarios")).await.unwrap();
     log_in(&b, "admin", ADMIN_PASSWORD).await;
+
+    // Scenarios: a user defined script written in the UDS editor.
+    b.find_with_text("h1", "Scenarios").await.unwrap();
+    b.click_text(".page-head button", "New script").await.unwrap();
+    b.type_into(".modal input[name=name]", "mark.sh").await.unwrap();
+    b.type_into(".modal input[name=description]", "leaves a mark").await.unwrap();
+    b.find(".modal select[name=platform]").await.unwrap().select_by_value("debian").await.unwrap();
+    b.type_into(".modal input[name=parameters]", "default").await.unwrap();
+    // After the #! line the editor starts with (WebDriver types at the end).
+    b.type_into(
+        ".modal textarea[name=content]",
+        r#". /etc/profile.d/wmaic.sh; echo "uds-$1-$WMAIC_INSTANCE_NAME" > /tmp/uds-mark.txt"#,
+    )
+    .await
+    .unwrap();
+    b.screenshot("20a-uds-editor").await.unwrap();
+    b.click_text(".modal button[type=submit]", "Save").await.unwrap();
+    b.find_with_text("tr[data-script=\"mark.sh\"]", "leaves a mark").await.unwrap();
+    b.screenshot("20b-scenarios").await.unwrap();
+    let script = admin.scripts().await.unwrap().into_iter().find(|s| s.name == "mark.sh").unwrap();
+    assert_eq!(script.parameters, "default");
+    assert_eq!(
+        script.content,
+        "#!/bin/bash\n. /etc/profile.d/wmaic.sh; echo \"uds-$1-$WMAIC_INSTANCE_NAME\" > /tmp/uds-mark.txt"
+    );
+
+    b.click_text("nav.nav a", "Instances").await.unwrap();
     b.find_with_text("h1", "Instances").await.unwrap();
     b.find_with_text("p.muted", "No instances").await.unwrap();
 
@@ -494,9 +521,26 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     b.click_text(".modal .tabs button", "Setup").await.unwrap();
     // Select all, Backspace (WebDriver's U+E003).
     b.replace_text(".modal input[name=packages]", "\u{e003}").await.unwrap();
+    // The script runs at the end of the set-up with a parameter of this launch.
+    b.find(&format!(".modal select[name=uds_script] option[value='{}']", script.id)).await.unwrap();
+    b.find(".modal select[name=uds_script]").await.unwrap().select_by_value(&script.id.to_string()).await.unwrap();
+    b.type_into(".modal input[name=uds_parameters]", "42").await.unwrap();
+    b.click_text(".modal button.add", "Add").await.unwrap();
+    b.find_with_text(".modal tr[data-uds=\"mark.sh\"]", "42").await.unwrap();
+    b.screenshot("23b-launch-uds").await.unwrap();
     b.click_text(".modal .tabs button", "Summary").await.unwrap();
     b.find_with_text(".modal dl.summary", "local.small").await.unwrap();
     b.find_with_text(".modal dl.summary", "web-1").await.unwrap();
+    b.find_with_text(".modal dl.summary", "10: mark.sh 42").await.unwrap();
+    // "Save as template" keeps the whole form under a name.
+    b.type_into(".modal input[name=template_name]", "web template").await.unwrap();
+    b.click_text(".modal button.save-template", "Save as template").await.unwrap();
+    b.find_with_text(".modal .ok", "Saved as template web template").await.unwrap();
+    let templates = admin.templates().await.unwrap();
+    assert_eq!(templates.len(), 1);
+    assert_eq!((templates[0].name.as_str(), templates[0].request.name.as_str()), ("web template", "web-1"));
+    assert_eq!(templates[0].request.setup.scripts.len(), 1);
+    assert_eq!(templates[0].request.setup.scripts[0].parameters.as_deref(), Some("42"));
     b.screenshot("24-launch-summary").await.unwrap();
     b.click_text(".modal button[type=submit]", "Create").await.unwrap();
     b.wait_until("the dialog to close", || async { Ok(count(&b, ".modal").await == 0) }).await.unwrap();
@@ -548,6 +592,9 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     b.click_text(&format!("{row} .dropdown a"), "SSH console").await.unwrap();
     b.find_with_text("h1", "Console: web-1").await.unwrap();
     b.find_with_text("[data-testid=console-state]", "connected").await.unwrap();
+    // The user defined script ran with the launch's parameter.
+    type_line(&b, "cat /tmp/uds-mark.txt").await;
+    b.wait_until("the script's mark", || async { Ok(terminal_text(&b).await.contains("uds-42-web-1")) }).await.unwrap();
     type_line(&b, "echo wm-$((6*7))-ok").await;
     b.wait_until("the command's output", || async { Ok(terminal_text(&b).await.contains("wm-42-ok")) }).await.unwrap();
     // The core learns the terminal's size, and its new size when the window changes.
@@ -628,6 +675,25 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     let security = admin.object_security(ObjectKind::Instance, instance.id).await.unwrap();
     let rights = security.groups.iter().find(|g| g.group_id == group.id).map(|g| g.rights.clone());
     assert_eq!(rights, Some(vec![ObjectRight::SshConsole]));
+
+    // "From template" fills the dialog again; "Delete template" (confirmed) removes it.
+    b.click_text(".page-head button", "Launch new instance").await.unwrap();
+    b.find(&format!(".modal select[name=template] option[value='{}']", templates[0].id)).await.unwrap();
+    b.find(".modal select[name=template]").await.unwrap().select_by_value(&templates[0].id.to_string()).await.unwrap();
+    b.wait_until("the template's values", || async {
+        Ok(b.find(".modal input[name=name]").await?.prop("value").await?.as_deref() == Some("web-1"))
+    })
+    .await
+    .unwrap();
+    b.click_text(".modal .tabs button", "Setup").await.unwrap();
+    b.find_with_text(".modal tr[data-uds=\"mark.sh\"]", "42").await.unwrap();
+    b.screenshot("30a-from-template").await.unwrap();
+    b.click_text(".modal button.delete-template", "Delete template").await.unwrap();
+    b.click_text(".modal button.delete-template", "Really delete").await.unwrap();
+    b.find_with_text(".modal .ok", "Template web template deleted").await.unwrap();
+    assert!(admin.templates().await.unwrap().is_empty());
+    b.find(".modal input[name=uds_parameters]").await.unwrap().send_keys("\u{e00c}").await.unwrap();
+    b.wait_until("the dialog to close", || async { Ok(count(&b, ".modal").await == 0) }).await.unwrap();
 
     // Terminate as a batch action on the ticked instance, confirmed in a dialog.
     b.find(&format!("{row} input[type=checkbox]")).await.unwrap().click().await.unwrap();

@@ -133,7 +133,9 @@ pub fn Instances() -> impl IntoView {
             act(auth, busy, error, move |c: Client| async move { c.batch_action(&ids, action).await }, done);
         }
     });
-    let may_launch = move || provider_rights.with(|r| r.any(ObjectRight::CreateInstances));
+    let may_launch = move || {
+        provider_rights.with(|r| r.any(ObjectRight::CreateInstances) || r.any(ObjectRight::CreateInstanceFromTemplate))
+    };
     let list = move || instances.with(|l| l.ready().cloned().unwrap_or_default());
     let controllable = move || {
         let r = rights.get();

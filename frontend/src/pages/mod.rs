@@ -9,6 +9,7 @@ pub mod launch;
 pub mod login;
 pub mod profile;
 pub mod providers;
+pub mod scenarios;
 pub mod security;
 pub mod settings;
 pub mod storage;

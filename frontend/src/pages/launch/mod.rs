@@ -1,24 +1,26 @@
 //! The "Create Instance" dialog (manual 7.3.2) with its Instance, Storage, Setup and Summary
-//! tabs. It offers only what the user may use: enabled images of providers where they may create
+//! tabs, its user defined scripts (the Setup tab's UDS table) and its templates (7.3.3–7.3.5:
+//! "From template", "Save as template", "Delete template"). It offers only what the user may use: enabled images of providers where they may create
 //! instances, the allowed instance types and security groups of the image's region, and the
 //! available volumes of that region. The summary checks the form before "Create"; the core
 //! checks everything again.
 
 use leptos::prelude::*;
 use wintermute_api::client::Client;
-use wintermute_api::instances::{
-    LaunchRequest, LaunchStorage, LimitsView, NewStorage, SecurityGroup, Volume, VolumeStatus, VolumeType,
-    DEFAULT_DEVICE, DEFAULT_MOUNT_POINT, MAX_VOLUME_GB,
-};
+use wintermute_api::instances::{LaunchRequest, LimitsView, SecurityGroup, Volume, VolumeStatus, VolumeType};
 use wintermute_api::providers::{Image, Provider};
 use wintermute_api::rights::{ObjectKind, ObjectRight};
-use wintermute_api::setup::{check_user_name, parse_packages, parse_services, Setup, SetupUser};
+use wintermute_api::scenarios::{NewTemplate, Script, Template, TemplateLaunch};
 use wintermute_api::tasks::Task;
+
+mod form;
+mod uds;
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::images::os_name;
 use crate::rights::Rights;
 use crate::ui::{tab_button, ErrorBox, Modal};
+use form::{Form, StorageMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tab {
@@ -38,20 +40,16 @@ impl Tab {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StorageMode {
-    None,
-    New,
-    Reuse,
-}
-
 /// What the dialog offers, loaded once when it opens.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Offer {
     images: Vec<Image>,
     providers: Vec<Provider>,
+    rights: Rights,
     volumes: Vec<Volume>,
     limits: Option<LimitsView>,
+    templates: Vec<Template>,
+    scripts: Vec<Script>,
 }
 
 fn volume_type_text(t: VolumeType) -> &'static str {
@@ -76,8 +74,15 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
     let me = auth.user_id();
     load_into(auth, offer, move |c: Client| async move {
         let rights = Rights::new(c.objects(Some(ObjectKind::Provider)).await?);
-        let providers: Vec<Provider> =
-            c.providers().await?.into_iter().filter(|p| rights.may(p.id, ObjectRight::CreateInstances)).collect();
+        let providers: Vec<Provider> = c
+            .providers()
+            .await?
+            .into_iter()
+            .filter(|p| {
+                rights.may(p.id, ObjectRight::CreateInstances)
+                    || rights.may(p.id, ObjectRight::CreateInstanceFromTemplate)
+            })
+            .collect();
         let images = c
             .images()
             .await?
@@ -86,39 +91,47 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
             .collect();
         let volumes = c.volumes(false).await?.into_iter().filter(|v| v.status == VolumeStatus::Available).collect();
         let limits = c.user_limits(me).await.ok();
-        Ok(Offer { images, providers, volumes, limits })
+        let templates = c.templates().await?;
+        let scripts = c.scripts().await?;
+        Ok(Offer { images, providers, rights, volumes, limits, templates, scripts })
     });
 
     let tab = RwSignal::new(Tab::Instance);
-    // Instance tab.
-    let name = RwSignal::new(String::new());
-    let description = RwSignal::new(String::new());
-    let tags = RwSignal::new(String::new());
-    let image_id = RwSignal::new(0i64);
-    let instance_type = RwSignal::new(String::new());
-    let count = RwSignal::new("1".to_string());
-    let swarm = RwSignal::new(String::new());
-    let groups = RwSignal::new(Vec::<String>::new());
+    let form = Form::new();
+    let Form {
+        name,
+        description,
+        tags,
+        image_id,
+        instance_type,
+        count,
+        swarm,
+        groups,
+        mode,
+        encrypted,
+        size,
+        vtype,
+        iops,
+        mount_point,
+        device,
+        reuse_id,
+        provision,
+        update,
+        reboot,
+        packages,
+        services,
+        with_user,
+        user_name,
+        password,
+        password2,
+        uds,
+    } = form;
     let region_groups = RwSignal::new(Vec::<SecurityGroup>::new());
-    // Storage tab.
-    let mode = RwSignal::new(StorageMode::None);
-    let encrypted = RwSignal::new(true);
-    let size = RwSignal::new("10".to_string());
-    let vtype = RwSignal::new(VolumeType::GeneralPurpose);
-    let iops = RwSignal::new("3000".to_string());
-    let mount_point = RwSignal::new(DEFAULT_MOUNT_POINT.to_string());
-    let device = RwSignal::new(DEFAULT_DEVICE.to_string());
-    let reuse_id = RwSignal::new(0i64);
-    // Setup tab.
-    let provision = RwSignal::new(true);
-    let update = RwSignal::new(false);
-    let reboot = RwSignal::new(false);
-    let packages = RwSignal::new(String::new());
-    let services = RwSignal::new(String::new());
-    let with_user = RwSignal::new(false);
-    let user_name = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
-    let password2 = RwSignal::new(String::new());
+    // Templates.
+    let template = RwSignal::new(None::<Template>);
+    let template_name = RwSignal::new(String::new());
+    let template_note = RwSignal::new(None::<String>);
+    let confirm_delete = RwSignal::new(false);
 
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
@@ -173,107 +186,22 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
     });
     Effect::new(move |_| {
         let Some(img) = image() else { return };
-        groups.set(Vec::new());
         region_groups.set(Vec::new());
         let client = auth.client();
         leptos::task::spawn_local(async move {
             let Ok(c) = client else { return };
             if let Ok(list) = c.security_groups(img.provider_id, &img.region).await {
-                region_groups.set(list.into_iter().filter(|g| g.allowed && !g.managed).collect());
+                let list: Vec<SecurityGroup> = list.into_iter().filter(|g| g.allowed && !g.managed).collect();
+                // Keep the ticked groups this region offers too (a template's, say).
+                groups.update(|g| g.retain(|id| list.iter().any(|x| x.group_id == *id)));
+                region_groups.set(list);
             }
         });
     });
 
     // Everything wrong with the form, in words; "Create" waits until it is empty.
-    let problems = move || -> Vec<String> {
-        let mut out = Vec::new();
-        if name.get().trim().is_empty() {
-            out.push("Instance: a name is needed.".into());
-        }
-        if image().is_none() {
-            out.push("Instance: choose an operating system (image).".into());
-        }
-        if instance_type.get().is_empty() {
-            out.push("Instance: choose an instance type.".into());
-        }
-        match count.get().trim().parse::<u32>() {
-            Ok(n) if (1..=100).contains(&n) => {}
-            _ => out.push("Instance: the number of instances is 1 to 100.".into()),
-        }
-        match mode.get() {
-            StorageMode::New => match size.get().trim().parse::<i64>() {
-                Ok(n) if (1..=MAX_VOLUME_GB).contains(&n) => {}
-                _ => out.push(format!("Storage: the size is 1 to {MAX_VOLUME_GB} GB.")),
-            },
-            StorageMode::Reuse => {
-                if reuse_id.get() == 0 {
-                    out.push("Storage: choose the volume to reuse.".into());
-                }
-                if count.get().trim() != "1" {
-                    out.push("Storage: a reused volume goes to one instance only.".into());
-                }
-            }
-            StorageMode::None => {}
-        }
-        if let Err(e) = parse_packages(&packages.get()) {
-            out.push(format!("Setup: software packages: {e}"));
-        }
-        if let Err(e) = parse_services(&services.get()) {
-            out.push(format!("Setup: services: {e}"));
-        }
-        if with_user.get() {
-            if let Err(e) = check_user_name(&user_name.get()) {
-                out.push(format!("Setup: user: {}", e.reason));
-            }
-            if password.get().is_empty() {
-                out.push("Setup: the user's password is empty.".into());
-            } else if password.get() != password2.get() {
-                out.push("Setup: the two passwords differ.".into());
-            }
-        }
-        out
-    };
-    let request = move || -> LaunchRequest {
-        let storage = match mode.get_untracked() {
-            StorageMode::None => LaunchStorage::None,
-            StorageMode::New => LaunchStorage::New(NewStorage {
-                size_gb: size.get_untracked().trim().parse().unwrap_or(0),
-                volume_type: vtype.get_untracked(),
-                iops: (vtype.get_untracked() == VolumeType::ProvisionedIops)
-                    .then(|| iops.get_untracked().trim().parse().ok())
-                    .flatten(),
-                encrypted: encrypted.get_untracked(),
-                mount_point: Some(mount_point.get_untracked()).filter(|m| !m.trim().is_empty()),
-                device: Some(device.get_untracked()).filter(|d| !d.trim().is_empty()),
-            }),
-            StorageMode::Reuse => LaunchStorage::Reuse {
-                volume_id: reuse_id.get_untracked(),
-                device: Some(device.get_untracked()).filter(|d| !d.trim().is_empty()),
-                mount_point: Some(mount_point.get_untracked()).filter(|m| !m.trim().is_empty()),
-            },
-        };
-        LaunchRequest {
-            name: name.get_untracked().trim().to_string(),
-            description: description.get_untracked(),
-            tags: tags.get_untracked(),
-            image_id: image_id.get_untracked(),
-            instance_type: instance_type.get_untracked(),
-            count: count.get_untracked().trim().parse().ok(),
-            security_groups: groups.get_untracked(),
-            swarm: Some(swarm.get_untracked().trim().to_string()).filter(|s| !s.is_empty()),
-            storage,
-            setup: Setup {
-                provision: provision.get_untracked(),
-                update: update.get_untracked(),
-                reboot: reboot.get_untracked() && update.get_untracked(),
-                packages: packages.get_untracked(),
-                services: services.get_untracked(),
-                user: with_user
-                    .get_untracked()
-                    .then(|| SetupUser { name: user_name.get_untracked(), password: password.get_untracked() }),
-            },
-        }
-    };
+    let problems = move || form.problems(image().is_some());
+    let request = move || form.request();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if tab.get_untracked() != Tab::Summary {
@@ -284,7 +212,118 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
             return;
         }
         let req = request();
-        act(auth, busy, error, move |c: Client| async move { c.launch(&req).await }, move |l| on_launched.run(l.task));
+        // Without "create instances" a loaded template is launched as saved (name, count and
+        // password may differ): what "create instance from template" allows.
+        let from_template = template.get_untracked().filter(|_| {
+            let provider = image().map(|i| i.provider_id).unwrap_or(0);
+            !offer.with_untracked(|o| o.ready().is_some_and(|o| o.rights.may(provider, ObjectRight::CreateInstances)))
+        });
+        match from_template {
+            Some(t) => {
+                let l = TemplateLaunch {
+                    name: Some(req.name.clone()),
+                    count: req.count,
+                    password: req.setup.user.as_ref().map(|u| u.password.clone()),
+                };
+                act(
+                    auth,
+                    busy,
+                    error,
+                    move |c: Client| async move { c.launch_template(t.id, &l).await },
+                    move |l| on_launched.run(l.task),
+                );
+            }
+            None => {
+                act(
+                    auth,
+                    busy,
+                    error,
+                    move |c: Client| async move { c.launch(&req).await },
+                    move |l| on_launched.run(l.task),
+                );
+            }
+        }
+    };
+
+    let scripts = move || offer.with(|o| o.ready().map(|o| o.scripts.clone()).unwrap_or_default());
+    // Scripts for the chosen image's distribution (or any Linux).
+    let fitting_scripts = move || {
+        let os = image().and_then(|i| i.os_type).map(|o| o.as_str()).unwrap_or_default();
+        scripts().into_iter().filter(|s| s.platform.fits(os)).collect::<Vec<_>>()
+    };
+    let script_name =
+        move |id: i64| offer.with(|o| o.ready().map(|o| uds::script_name(&o.scripts, id)).unwrap_or_default());
+    let fill = move |r: &LaunchRequest| form.fill(r);
+    let choose_template = move |ev: leptos::ev::Event| {
+        let id: i64 = event_target_value(&ev).parse().unwrap_or(0);
+        confirm_delete.set(false);
+        template_note.set(None);
+        let t = offer.with_untracked(|o| o.ready().and_then(|o| o.templates.iter().find(|t| t.id == id).cloned()));
+        if let Some(t) = &t {
+            fill(&t.request);
+            template_name.set(t.name.clone());
+        }
+        template.set(t);
+    };
+    let may_save_template = move || {
+        let provider = image().map(|i| i.provider_id).unwrap_or(0);
+        offer.with(|o| o.ready().is_some_and(|o| o.rights.may(provider, ObjectRight::CreateInstanceTemplate)))
+    };
+    let save_template = move |_| {
+        let req = NewTemplate { name: template_name.get_untracked().trim().to_string(), request: request() };
+        if req.name.is_empty() {
+            error.set(Some("Give the template a name.".into()));
+            return;
+        }
+        // The loaded template is replaced when the name is kept and it may be changed.
+        let replace = template
+            .get_untracked()
+            .filter(|t| t.name == req.name && t.my_rights.contains(&ObjectRight::Change))
+            .map(|t| t.id);
+        act(
+            auth,
+            busy,
+            error,
+            move |c: Client| async move {
+                match replace {
+                    Some(id) => c.replace_template(id, &req).await,
+                    None => c.create_template(&req).await,
+                }
+            },
+            move |t: Template| {
+                template_note.set(Some(format!("Saved as template {}.", t.name)));
+                offer.update(|o| {
+                    if let Loaded::Ready(o) = o {
+                        o.templates.retain(|x| x.id != t.id);
+                        o.templates.push(t.clone());
+                    }
+                });
+                template.set(Some(t));
+            },
+        );
+    };
+    let delete_template = move |_| {
+        if !confirm_delete.get_untracked() {
+            confirm_delete.set(true);
+            return;
+        }
+        let Some(t) = template.get_untracked() else { return };
+        act(
+            auth,
+            busy,
+            error,
+            move |c: Client| async move { c.delete_template(t.id).await },
+            move |_| {
+                confirm_delete.set(false);
+                template_note.set(Some(format!("Template {} deleted.", t.name)));
+                offer.update(|o| {
+                    if let Loaded::Ready(o) = o {
+                        o.templates.retain(|x| x.id != t.id);
+                    }
+                });
+                template.set(None);
+            },
+        );
     };
 
     let summary = move || -> Vec<(&'static str, String)> {
@@ -347,6 +386,16 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
             ("Swarm", swarm.get()),
             ("Storage", storage),
             ("Setup", setup),
+            (
+                "UDS",
+                uds.get()
+                    .iter()
+                    .map(|r| {
+                        format!("{}: {} {}", r.sequence, script_name(r.script_id), r.parameters).trim().to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
         ]
     };
     let limits_text = move || {
@@ -372,6 +421,33 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
 
     view! {
         <Modal title="Create instance" on_close=on_close wide=true>
+            {move || {
+                let list = offer.with(|o| o.ready().map(|o| o.templates.clone()).unwrap_or_default());
+                (!list.is_empty())
+                    .then(|| {
+                        view! {
+                            <div class="modal-body template-pick">
+                                <label class="inline">
+                                    "From template"
+                                    <select name="template" on:change=choose_template>
+                                        <option value="0" selected=move || template.with(|t| t.is_none())>"— none —"</option>
+                                        {list
+                                            .into_iter()
+                                            .map(|t| {
+                                                let id = t.id;
+                                                view! {
+                                                    <option value=id.to_string() selected=move || template.with(|x| x.as_ref().is_some_and(|x| x.id == id))>
+                                                        {format!("{} ({})", t.name, t.owner.login)}
+                                                    </option>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </select>
+                                </label>
+                            </div>
+                        }
+                    })
+            }}
             <div class="tabs" role="tablist">
                 {tab_button(tab, Tab::Instance, "Instance")}
                 {tab_button(tab, Tab::Storage, "Storage")}
@@ -603,6 +679,7 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
                             </div>
                         </Show>
                     </fieldset>
+                    <uds::UdsTable rows=uds scripts=Signal::derive(fitting_scripts) names=Signal::derive(scripts) disabled=Signal::derive(move || !provision.get()) />
                 </div>
                 <div class="tab-panel" role="tabpanel" hidden=move || tab.get() != Tab::Summary>
                     <dl class="facts summary">
@@ -614,6 +691,17 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
                         }}
                     </dl>
                     {move || limits_text().map(|t| view! { <p class="hint">{t}</p> })}
+                    <Show when=may_save_template>
+                        <div class="template-save">
+                            <label class="inline">
+                                "Template name"
+                                <input type="text" name="template_name" bind:value=template_name />
+                            </label>
+                            <button type="button" class="save-template" disabled=move || busy.get() on:click=save_template>
+                                "Save as template"
+                            </button>
+                        </div>
+                    </Show>
                     {move || {
                         let p = problems();
                         (!p.is_empty())
@@ -627,8 +715,14 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
                             })
                     }}
                 </div>
+                {move || template_note.get().map(|n| view! { <p class="ok" role="status">{n}</p> })}
                 <ErrorBox error=error />
                 <div class="buttons">
+                    <Show when=move || template.with(|t| t.as_ref().is_some_and(|t| t.my_rights.contains(&ObjectRight::Change)))>
+                        <button type="button" class="danger delete-template" disabled=move || busy.get() on:click=delete_template>
+                            {move || if confirm_delete.get() { "Really delete the template?" } else { "Delete template" }}
+                        </button>
+                    </Show>
                     <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
                     <Show
                         when=move || tab.get() == Tab::Summary
