@@ -55,6 +55,7 @@ pub fn action_allowed(action: InstanceAction, s: InstanceStatus) -> bool {
         InstanceAction::Reboot => matches!(s, S::Running | S::Failed),
         InstanceAction::Terminate => !matches!(s, S::Terminated | S::Terminating | S::Creating),
         InstanceAction::MountStorage => matches!(s, S::Running | S::Failed),
+        InstanceAction::RetrySetup => s == S::Failed,
     }
 }
 
@@ -65,6 +66,7 @@ pub fn action_text(a: InstanceAction) -> &'static str {
         InstanceAction::Reboot => "Reboot",
         InstanceAction::Terminate => "Terminate",
         InstanceAction::MountStorage => "Mount storage",
+        InstanceAction::RetrySetup => "Retry set-up",
     }
 }
 
@@ -512,6 +514,7 @@ fn InstanceRow(
                             {action_item(InstanceAction::PowerOff)}
                             {action_item(InstanceAction::PowerOn)}
                             {action_item(InstanceAction::Reboot)}
+                            {action_item(InstanceAction::RetrySetup)}
                             {action_item(InstanceAction::Terminate)}
                             <Show when=owns>
                                 <button type="button" role="menuitem" on:click=move |_| dialog.set(Dialog::Security(id))>
