@@ -216,7 +216,13 @@ impl Client {
             }}},
             "scope": {"project": {"name": s.project, "domain": {"name": s.domain}}},
         }});
-        let resp = self.http.post(&url).json(&body).send().await.map_err(|e| transport(op, s.attempt_timeout, "Keystone", &e))?;
+        let resp = self
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport(op, s.attempt_timeout, "Keystone", &e))?;
         let status = resp.status();
         let token = resp.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).map(str::to_string);
         let text = resp.text().await.map_err(|e| transport(op, s.attempt_timeout, "Keystone", &e))?;
@@ -314,7 +320,13 @@ impl Client {
 
     /// Finds the versioned base URL and the microversion range of a service from its version
     /// document(s).
-    async fn discover(&self, op: Operation, session: &Session, service: Service, url: &str) -> Result<Endpoint, CloudError> {
+    async fn discover(
+        &self,
+        op: Operation,
+        session: &Session,
+        service: Service,
+        url: &str,
+    ) -> Result<Endpoint, CloudError> {
         let parsed = url::Url::parse(url)
             .map_err(|_| CloudError::InvalidRequest(format!("the catalogue's URL {url:?} is not a URL")))?;
         let segments: Vec<&str> = parsed.path_segments().map(|s| s.collect()).unwrap_or_default();
@@ -333,7 +345,9 @@ impl Client {
         let versions: Vec<&Value> = match (&doc["version"], &doc["versions"]) {
             (v @ Value::Object(_), _) => vec![v],
             (_, Value::Array(list)) => list.iter().collect(),
-            (_, Value::Object(o)) => o.get("values").and_then(Value::as_array).map(|l| l.iter().collect()).unwrap_or_default(),
+            (_, Value::Object(o)) => {
+                o.get("values").and_then(Value::as_array).map(|l| l.iter().collect()).unwrap_or_default()
+            }
             _ => Vec::new(),
         };
         let major = service.major();
@@ -388,7 +402,13 @@ impl Client {
         Ok(Endpoint { base, microversion })
     }
 
-    async fn get_json(&self, op: Operation, session: &Session, service: Service, url: &str) -> Result<Value, CloudError> {
+    async fn get_json(
+        &self,
+        op: Operation,
+        session: &Session,
+        service: Service,
+        url: &str,
+    ) -> Result<Value, CloudError> {
         let timeout = self.settings.attempt_timeout;
         let resp = self
             .http
@@ -404,8 +424,9 @@ impl Client {
         if !(status.is_success() || status == StatusCode::MULTIPLE_CHOICES) {
             return Err(classify(status.as_u16(), &text, "version document", url));
         }
-        serde_json::from_str(&text)
-            .map_err(|_| CloudError::Unavailable(format!("{} sent a version document that could not be read", service.name())))
+        serde_json::from_str(&text).map_err(|_| {
+            CloudError::Unavailable(format!("{} sent a version document that could not be read", service.name()))
+        })
     }
 
     /// Sends a call and returns its JSON answer (`Value::Null` for an empty one). A 401 makes

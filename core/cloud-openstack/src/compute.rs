@@ -60,7 +60,12 @@ fn key_info(k: &Value) -> KeyPairInfo {
     }
 }
 
-pub(crate) async fn import_key_pair(c: &Client, region: &str, name: &str, public_key: &str) -> Result<KeyPairInfo, CloudError> {
+pub(crate) async fn import_key_pair(
+    c: &Client,
+    region: &str,
+    name: &str,
+    public_key: &str,
+) -> Result<KeyPairInfo, CloudError> {
     let op = Operation::ImportKeyPair;
     if name.is_empty() || name.len() > 255 || name.chars().any(|ch| ch.is_control() || ch == '/') {
         return Err(CloudError::InvalidRequest(format!("{name:?} is not a key pair name")));
@@ -87,7 +92,10 @@ pub(crate) async fn import_key_pair(c: &Client, region: &str, name: &str, public
 
 pub(crate) async fn delete_key_pair(c: &Client, region: &str, name: &str) -> Result<(), CloudError> {
     match c
-        .send(call(Operation::DeleteKeyPair, region, Method::DELETE, format!("/os-keypairs/{name}")).about("key pair", name))
+        .send(
+            call(Operation::DeleteKeyPair, region, Method::DELETE, format!("/os-keypairs/{name}"))
+                .about("key pair", name),
+        )
         .await
     {
         Ok(_) | Err(CloudError::NotFound { .. }) => Ok(()),
@@ -128,7 +136,8 @@ pub(crate) async fn run(
         server["key_name"] = json!(k);
     }
     if !spec.security_group_ids.is_empty() {
-        server["security_groups"] = json!(spec.security_group_ids.iter().map(|g| json!({"name": g})).collect::<Vec<_>>());
+        server["security_groups"] =
+            json!(spec.security_group_ids.iter().map(|g| json!({"name": g})).collect::<Vec<_>>());
     }
     if let Some(z) = &spec.availability_zone {
         server["availability_zone"] = json!(z);
@@ -155,7 +164,9 @@ pub(crate) async fn run(
                 loop {
                     match network::associate(c, region, op, &fip.allocation_id, id).await {
                         Ok(_) => break,
-                        Err(CloudError::InvalidRequest(m)) if m.contains("no network port") && started.elapsed() < port_wait => {
+                        Err(CloudError::InvalidRequest(m))
+                            if m.contains("no network port") && started.elapsed() < port_wait =>
+                        {
                             tokio::time::sleep(Duration::from_millis(250)).await;
                         }
                         Err(e) => return Err(e),
@@ -314,7 +325,11 @@ pub(crate) async fn reboot(c: &Client, region: &str, ids: &[String]) -> Result<(
 }
 
 /// Deletes servers, and first the floating IPs on their ports (nothing is left behind).
-pub(crate) async fn terminate(c: &Client, region: &str, ids: &[String]) -> Result<Vec<InstanceStateChange>, CloudError> {
+pub(crate) async fn terminate(
+    c: &Client,
+    region: &str,
+    ids: &[String],
+) -> Result<Vec<InstanceStateChange>, CloudError> {
     let op = Operation::TerminateInstances;
     let before = describe(c, region, op, ids, AddressMode::Fixed).await?;
     let mut out = Vec::new();
@@ -326,16 +341,29 @@ pub(crate) async fn terminate(c: &Client, region: &str, ids: &[String]) -> Resul
         for fip in network::addresses_of(c, region, op, &info.id).await? {
             network::release(c, region, op, &fip).await?;
         }
-        match c.send(call(op, region, Method::DELETE, format!("/servers/{}", info.id)).about("instance", &info.id)).await {
+        match c
+            .send(call(op, region, Method::DELETE, format!("/servers/{}", info.id)).about("instance", &info.id))
+            .await
+        {
             Ok(_) | Err(CloudError::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
-        out.push(InstanceStateChange { id: info.id.clone(), previous: info.state, current: InstanceState::ShuttingDown });
+        out.push(InstanceStateChange {
+            id: info.id.clone(),
+            previous: info.state,
+            current: InstanceState::ShuttingDown,
+        });
     }
     Ok(out)
 }
 
-pub(crate) async fn attach(c: &Client, region: &str, volume_id: &str, server_id: &str, device: &str) -> Result<Value, CloudError> {
+pub(crate) async fn attach(
+    c: &Client,
+    region: &str,
+    volume_id: &str,
+    server_id: &str,
+    device: &str,
+) -> Result<Value, CloudError> {
     let op = Operation::AttachVolume;
     if server(c, region, op, server_id).await?.is_none() {
         return Err(CloudError::not_found("instance", server_id));
@@ -362,4 +390,3 @@ pub(crate) async fn detach(c: &Client, region: &str, volume_id: &str, server_id:
     .await?;
     Ok(())
 }
-

@@ -22,11 +22,12 @@ const MAX_MESSAGE: usize = 300;
 pub(crate) fn body_message(body: &str) -> String {
     let from_json = serde_json::from_str::<Value>(body).ok().and_then(|v| {
         let obj = v.as_object()?;
-        obj.values().find_map(|inner| inner.get("message").and_then(Value::as_str).map(str::to_string)).or_else(|| {
-            obj.get("message").and_then(Value::as_str).map(str::to_string)
-        })
+        obj.values()
+            .find_map(|inner| inner.get("message").and_then(Value::as_str).map(str::to_string))
+            .or_else(|| obj.get("message").and_then(Value::as_str).map(str::to_string))
     });
-    let text = from_json.unwrap_or_else(|| body.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "));
+    let text = from_json
+        .unwrap_or_else(|| body.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "));
     if text.is_empty() {
         "no details given".into()
     } else {
@@ -38,7 +39,7 @@ pub(crate) fn body_message(body: &str) -> String {
 pub(crate) fn classify(status: u16, body: &str, what: &str, id: &str) -> CloudError {
     let message = body_message(body);
     let lower = message.to_ascii_lowercase();
-    let quota = lower.contains("quota") || lower.contains("limit exceeded") || lower.contains("overlimit");
+    let quota = lower.contains("quota") || lower.contains("exceeded");
     match status {
         401 => CloudError::Auth(message),
         403 if quota => CloudError::LimitExceeded(message),
@@ -91,13 +92,20 @@ mod tests {
 
     #[test]
     fn messages_come_from_each_service_format() {
-        assert_eq!(body_message(r#"{"badRequest": {"message": "Invalid flavorRef", "code": 400}}"#), "Invalid flavorRef");
         assert_eq!(
-            body_message(r#"{"NeutronError": {"type": "SecurityGroupNotFound", "message": "no such group", "detail": ""}}"#),
+            body_message(r#"{"badRequest": {"message": "Invalid flavorRef", "code": 400}}"#),
+            "Invalid flavorRef"
+        );
+        assert_eq!(
+            body_message(
+                r#"{"NeutronError": {"type": "SecurityGroupNotFound", "message": "no such group", "detail": ""}}"#
+            ),
             "no such group"
         );
         assert_eq!(
-            body_message(r#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#),
+            body_message(
+                r#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#
+            ),
             "The request you have made requires authentication."
         );
         assert_eq!(body_message("<html>\n <h1>404 Not Found</h1>\n</html>"), "<html> <h1>404 Not Found</h1> </html>");
@@ -107,7 +115,10 @@ mod tests {
     #[test]
     fn statuses_sort_into_kinds() {
         assert!(matches!(classify(401, "", "x", "y"), CloudError::Auth(_)));
-        assert!(matches!(classify(403, "{\"forbidden\":{\"message\":\"Policy does not allow\"}}", "x", "y"), CloudError::Auth(_)));
+        assert!(matches!(
+            classify(403, "{\"forbidden\":{\"message\":\"Policy does not allow\"}}", "x", "y"),
+            CloudError::Auth(_)
+        ));
         assert!(matches!(
             classify(403, "{\"forbidden\":{\"message\":\"Quota exceeded for instances\"}}", "x", "y"),
             CloudError::LimitExceeded(_)
@@ -115,7 +126,10 @@ mod tests {
         assert_eq!(classify(404, "", "server", "abc"), CloudError::not_found("server", "abc"));
         assert!(matches!(classify(409, "", "x", "y"), CloudError::InvalidRequest(_)));
         assert!(matches!(classify(429, "slow down", "x", "y"), CloudError::Throttled(_)));
-        assert!(matches!(classify(413, "{\"overLimit\":{\"message\":\"VolumeLimitExceeded\"}}", "x", "y"), CloudError::LimitExceeded(_)));
+        assert!(matches!(
+            classify(413, "{\"overLimit\":{\"message\":\"VolumeLimitExceeded\"}}", "x", "y"),
+            CloudError::LimitExceeded(_)
+        ));
         assert!(matches!(classify(503, "", "x", "y"), CloudError::Unavailable(_)));
         let long = "a".repeat(1000);
         let CloudError::InvalidRequest(m) = classify(400, &long, "x", "y") else { panic!() };

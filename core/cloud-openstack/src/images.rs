@@ -38,7 +38,10 @@ pub(crate) async fn find(c: &Client, region: &str, query: &ImageQuery) -> Result
     let mut out = Vec::new();
     if !query.image_ids.is_empty() {
         for id in &query.image_ids {
-            match c.send(Call::new(op, Service::Image, region, Method::GET, format!("/images/{id}")).about("image", id)).await {
+            match c
+                .send(Call::new(op, Service::Image, region, Method::GET, format!("/images/{id}")).about("image", id))
+                .await
+            {
                 Ok(v) => out.push(image_info(&v)),
                 // Unknown ids (Glance also answers 404 to ids that are not UUIDs) are simply not found.
                 Err(CloudError::NotFound { .. }) | Err(CloudError::InvalidRequest(_)) => {}

@@ -48,7 +48,7 @@ fn group_info(g: &Value) -> SecurityGroupInfo {
 
 pub(crate) async fn list_groups(c: &Client, region: &str, op: Operation) -> Result<Vec<Value>, CloudError> {
     let project = c.session(op).await?.project_id.clone();
-    let v = c.send(call(op, region, Method::GET, "/v2.0/security-groups").query("project_id", project)).await?;
+    let v = c.send(call(op, region, Method::GET, "/security-groups").query("project_id", project)).await?;
     Ok(v["security_groups"].as_array().cloned().unwrap_or_default())
 }
 
@@ -76,7 +76,7 @@ pub(crate) async fn ensure_group(
         None => {
             let made = c
                 .send(
-                    call(op, region, Method::POST, "/v2.0/security-groups")
+                    call(op, region, Method::POST, "/security-groups")
                         .body(json!({"security_group": {"name": name, "description": description}})),
                 )
                 .await?;
@@ -84,7 +84,7 @@ pub(crate) async fn ensure_group(
             let id = g["id"].as_str().unwrap_or_default().to_string();
             if !tags.is_empty() {
                 c.send(
-                    call(op, region, Method::PUT, format!("/v2.0/security-groups/{id}/tags"))
+                    call(op, region, Method::PUT, format!("/security-groups/{id}/tags"))
                         .body(json!({"tags": neutron_tags_of(tags)}))
                         .about("security group", &id),
                 )
@@ -107,7 +107,7 @@ pub(crate) async fn ensure_group(
         }
         let rule_id = rule["id"].as_str().unwrap_or_default().to_string();
         match c
-            .send(call(op, region, Method::DELETE, format!("/v2.0/security-group-rules/{rule_id}")).about("rule", &rule_id))
+            .send(call(op, region, Method::DELETE, format!("/security-group-rules/{rule_id}")).about("rule", &rule_id))
             .await
         {
             Ok(_) | Err(CloudError::NotFound { .. }) => {}
@@ -116,26 +116,30 @@ pub(crate) async fn ensure_group(
     }
     if !have_exact {
         let ethertype = if want_text.contains(':') { "IPv6" } else { "IPv4" };
-        c.send(call(op, region, Method::POST, "/v2.0/security-group-rules").body(json!({"security_group_rule": {
+        c.send(call(op, region, Method::POST, "/security-group-rules").body(json!({"security_group_rule": {
             "security_group_id": id, "direction": "ingress", "protocol": "tcp", "ethertype": ethertype,
             "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": want_text,
         }})))
         .await?;
     }
-    let g = c
-        .send(call(op, region, Method::GET, format!("/v2.0/security-groups/{id}")).about("security group", &id))
-        .await?;
+    let g =
+        c.send(call(op, region, Method::GET, format!("/security-groups/{id}")).about("security group", &id)).await?;
     Ok(group_info(&g["security_group"]))
 }
 
 /// The ports of a server.
-pub(crate) async fn ports_of(c: &Client, region: &str, op: Operation, server_id: &str) -> Result<Vec<Value>, CloudError> {
-    let v = c.send(call(op, region, Method::GET, "/v2.0/ports").query("device_id", server_id)).await?;
+pub(crate) async fn ports_of(
+    c: &Client,
+    region: &str,
+    op: Operation,
+    server_id: &str,
+) -> Result<Vec<Value>, CloudError> {
+    let v = c.send(call(op, region, Method::GET, "/ports").query("device_id", server_id)).await?;
     Ok(v["ports"].as_array().cloned().unwrap_or_default())
 }
 
 async fn external_network(c: &Client, region: &str, op: Operation) -> Result<String, CloudError> {
-    let v = c.send(call(op, region, Method::GET, "/v2.0/networks").query("router:external", "true")).await?;
+    let v = c.send(call(op, region, Method::GET, "/networks").query("router:external", "true")).await?;
     v["networks"]
         .as_array()
         .and_then(|n| n.first())
@@ -147,13 +151,11 @@ async fn external_network(c: &Client, region: &str, op: Operation) -> Result<Str
 async fn address_info(c: &Client, region: &str, op: Operation, fip: &Value) -> Result<AddressInfo, CloudError> {
     let port_id = fip["port_id"].as_str().map(str::to_string);
     let instance_id = match &port_id {
-        Some(p) => {
-            match c.send(call(op, region, Method::GET, format!("/v2.0/ports/{p}")).about("port", p)).await {
-                Ok(v) => v["port"]["device_id"].as_str().filter(|d| !d.is_empty()).map(str::to_string),
-                Err(CloudError::NotFound { .. }) => None,
-                Err(e) => return Err(e),
-            }
-        }
+        Some(p) => match c.send(call(op, region, Method::GET, format!("/ports/{p}")).about("port", p)).await {
+            Ok(v) => v["port"]["device_id"].as_str().filter(|d| !d.is_empty()).map(str::to_string),
+            Err(CloudError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     Ok(AddressInfo {
@@ -168,14 +170,14 @@ async fn address_info(c: &Client, region: &str, op: Operation, fip: &Value) -> R
 pub(crate) async fn allocate(c: &Client, region: &str, op: Operation, tags: &Tags) -> Result<AddressInfo, CloudError> {
     let net = external_network(c, region, op).await?;
     let made = c
-        .send(call(op, region, Method::POST, "/v2.0/floatingips").body(json!({"floatingip": {"floating_network_id": net}})))
+        .send(call(op, region, Method::POST, "/floatingips").body(json!({"floatingip": {"floating_network_id": net}})))
         .await?;
     let mut fip = made["floatingip"].clone();
     let id = fip["id"].as_str().unwrap_or_default().to_string();
     if !tags.is_empty() {
         let tagged = c
             .send(
-                call(op, region, Method::PUT, format!("/v2.0/floatingips/{id}/tags"))
+                call(op, region, Method::PUT, format!("/floatingips/{id}/tags"))
                     .body(json!({"tags": neutron_tags_of(tags)}))
                     .about("address", &id),
             )
@@ -204,7 +206,7 @@ pub(crate) async fn associate(
         .ok_or_else(|| CloudError::InvalidRequest(format!("instance {instance_id} has no network port yet")))?;
     let v = c
         .send(
-            call(op, region, Method::PUT, format!("/v2.0/floatingips/{allocation_id}"))
+            call(op, region, Method::PUT, format!("/floatingips/{allocation_id}"))
                 .body(json!({"floatingip": {"port_id": port}}))
                 .about("address", allocation_id),
         )
@@ -214,7 +216,7 @@ pub(crate) async fn associate(
 
 pub(crate) async fn disassociate(c: &Client, region: &str, allocation_id: &str) -> Result<(), CloudError> {
     c.send(
-        call(Operation::DisassociateAddress, region, Method::PUT, format!("/v2.0/floatingips/{allocation_id}"))
+        call(Operation::DisassociateAddress, region, Method::PUT, format!("/floatingips/{allocation_id}"))
             .body(json!({"floatingip": {"port_id": null}}))
             .about("address", allocation_id),
     )
@@ -224,9 +226,7 @@ pub(crate) async fn disassociate(c: &Client, region: &str, allocation_id: &str) 
 
 pub(crate) async fn release(c: &Client, region: &str, op: Operation, allocation_id: &str) -> Result<(), CloudError> {
     match c
-        .send(
-            call(op, region, Method::DELETE, format!("/v2.0/floatingips/{allocation_id}")).about("address", allocation_id),
-        )
+        .send(call(op, region, Method::DELETE, format!("/floatingips/{allocation_id}")).about("address", allocation_id))
         .await
     {
         Ok(_) | Err(CloudError::NotFound { .. }) => Ok(()),
@@ -235,21 +235,37 @@ pub(crate) async fn release(c: &Client, region: &str, op: Operation, allocation_
 }
 
 /// The floating IPs on any port of `server_id`.
-pub(crate) async fn addresses_of(c: &Client, region: &str, op: Operation, server_id: &str) -> Result<Vec<String>, CloudError> {
+pub(crate) async fn addresses_of(
+    c: &Client,
+    region: &str,
+    op: Operation,
+    server_id: &str,
+) -> Result<Vec<String>, CloudError> {
     let mut out = Vec::new();
     for port in ports_of(c, region, op, server_id).await? {
         let Some(port_id) = port["id"].as_str() else { continue };
-        let v = c.send(call(op, region, Method::GET, "/v2.0/floatingips").query("port_id", port_id)).await?;
-        out.extend(v["floatingips"].as_array().into_iter().flatten().filter_map(|f| f["id"].as_str()).map(str::to_string));
+        let v = c.send(call(op, region, Method::GET, "/floatingips").query("port_id", port_id)).await?;
+        out.extend(
+            v["floatingips"].as_array().into_iter().flatten().filter_map(|f| f["id"].as_str()).map(str::to_string),
+        );
     }
     Ok(out)
 }
 
-pub(crate) async fn addresses_by_tag(c: &Client, region: &str, key: &str, value: &str) -> Result<Vec<AddressInfo>, CloudError> {
+pub(crate) async fn addresses_by_tag(
+    c: &Client,
+    region: &str,
+    key: &str,
+    value: &str,
+) -> Result<Vec<AddressInfo>, CloudError> {
     let op = Operation::AddressesByTag;
     let project = c.session(op).await?.project_id.clone();
     let v = c
-        .send(call(op, region, Method::GET, "/v2.0/floatingips").query("tags", format!("{key}={value}")).query("project_id", project))
+        .send(
+            call(op, region, Method::GET, "/floatingips")
+                .query("tags", format!("{key}={value}"))
+                .query("project_id", project),
+        )
         .await?;
     let mut out = Vec::new();
     for fip in v["floatingips"].as_array().into_iter().flatten() {
@@ -262,6 +278,6 @@ pub(crate) async fn addresses_by_tag(c: &Client, region: &str, key: &str, value:
 
 /// The project's first network that is not external (where servers get their fixed address).
 pub(crate) async fn default_network(c: &Client, region: &str, op: Operation) -> Result<Option<String>, CloudError> {
-    let v = c.send(call(op, region, Method::GET, "/v2.0/networks").query("router:external", "false")).await?;
+    let v = c.send(call(op, region, Method::GET, "/networks").query("router:external", "false")).await?;
     Ok(v["networks"].as_array().and_then(|n| n.first()).and_then(|n| n["id"].as_str()).map(str::to_string))
 }

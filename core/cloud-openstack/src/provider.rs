@@ -57,7 +57,11 @@ impl OpenstackProvider {
                 settings.interface
             )));
         }
-        let policy = CallPolicy { timeout: settings.call_timeout, attempt_timeout: settings.call_timeout, ..CallPolicy::default() };
+        let policy = CallPolicy {
+            timeout: settings.call_timeout,
+            attempt_timeout: settings.call_timeout,
+            ..CallPolicy::default()
+        };
         Ok(Self { client: Client::new(settings)?, policy })
     }
 
@@ -227,7 +231,9 @@ impl CloudProvider for OpenstackProvider {
 
     async fn instances_by_tag(&self, region: &str, key: &str, value: &str) -> Result<Vec<InstanceInfo>, CloudError> {
         check_region(region)?;
-        self.policy.run(Operation::InstancesByTag, || compute::by_tag(&self.client, region, key, value, self.mode())).await
+        self.policy
+            .run(Operation::InstancesByTag, || compute::by_tag(&self.client, region, key, value, self.mode()))
+            .await
     }
 
     async fn start_instances(&self, region: &str, ids: &[String]) -> Result<Vec<InstanceStateChange>, CloudError> {
@@ -305,7 +311,11 @@ impl CloudProvider for OpenstackProvider {
         self.policy
             .run(Operation::DetachVolume, || async {
                 compute::detach(&self.client, region, volume_id, instance_id).await?;
-                Ok(VolumeAttachment { instance_id: instance_id.to_string(), device: None, state: AttachmentState::Detaching })
+                Ok(VolumeAttachment {
+                    instance_id: instance_id.to_string(),
+                    device: None,
+                    state: AttachmentState::Detaching,
+                })
             })
             .await
     }
@@ -352,7 +362,9 @@ impl CloudProvider for OpenstackProvider {
     async fn disassociate_address(&self, region: &str, allocation_id: &str) -> Result<(), CloudError> {
         check_region(region)?;
         check_ids("address", &[allocation_id.to_string()])?;
-        self.policy.run(Operation::DisassociateAddress, || network::disassociate(&self.client, region, allocation_id)).await
+        self.policy
+            .run(Operation::DisassociateAddress, || network::disassociate(&self.client, region, allocation_id))
+            .await
     }
 
     async fn release_address(&self, region: &str, allocation_id: &str) -> Result<(), CloudError> {
@@ -370,7 +382,6 @@ impl CloudProvider for OpenstackProvider {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use wintermute_custody::SecretString;
@@ -378,7 +389,13 @@ mod tests {
     use super::*;
 
     fn settings() -> OpenstackSettings {
-        OpenstackSettings::new("http://127.0.0.1:5000", "alice", SecretString::new("pw-very-secret".into()), "lab", "RegionOne")
+        OpenstackSettings::new(
+            "http://127.0.0.1:5000",
+            "alice",
+            SecretString::new("pw-very-secret".into()),
+            "lab",
+            "RegionOne",
+        )
     }
 
     #[test]
@@ -397,7 +414,9 @@ mod tests {
             f(&mut s);
             OpenstackProvider::new(s)
         };
-        assert!(matches!(with(|s| s.auth_url = "http://127.0.0.1:5000/v3".into()), Err(CloudError::InvalidRequest(m)) if m.contains("version suffix")));
+        assert!(
+            matches!(with(|s| s.auth_url = "http://127.0.0.1:5000/v3".into()), Err(CloudError::InvalidRequest(m)) if m.contains("version suffix"))
+        );
         assert!(with(|s| s.auth_url = "ftp://x".into()).is_err());
         assert!(matches!(with(|s| s.password = SecretString::new(String::new())), Err(CloudError::Auth(_))));
         assert!(with(|s| s.project = " ".into()).is_err());

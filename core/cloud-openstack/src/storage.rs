@@ -115,4 +115,3 @@ pub(crate) async fn delete(c: &Client, region: &str, id: &str) -> Result<(), Clo
     c.send(call(Operation::DeleteVolume, region, Method::DELETE, format!("/volumes/{id}")).about("volume", id)).await?;
     Ok(())
 }
-
