@@ -278,6 +278,7 @@ fn ProviderDialog(
                     secret_access_key: if aws { secret.get_untracked() } else { String::new() },
                     endpoint_url: Some(endpoint.get_untracked()).filter(|e| aws && !e.trim().is_empty()),
                     default_region: Some(region.get_untracked()).filter(|r| aws && !r.trim().is_empty()),
+                    ..NewProvider::default()
                 };
                 act(
                     auth,
