@@ -214,10 +214,9 @@ impl Engine {
                 wintermute_cloud_local::REGION.to_owned()
             }
             ProviderKind::Openstack => {
-                let auth_url = req
-                    .endpoint_url
-                    .as_deref()
-                    .ok_or_else(|| CoreError::invalid("endpoint_url", "an OpenStack provider needs its Keystone auth URL"))?;
+                let auth_url = req.endpoint_url.as_deref().ok_or_else(|| {
+                    CoreError::invalid("endpoint_url", "an OpenStack provider needs its Keystone auth URL")
+                })?;
                 check_auth_url(auth_url)?;
                 check_openstack_name("access_key_id", &req.access_key_id)?;
                 check_secret(&req.secret_access_key)?;
@@ -235,7 +234,10 @@ impl Engine {
         if kind != ProviderKind::Openstack
             && (req.project.is_some() || req.domain.is_some() || req.address_mode.is_some())
         {
-            return Err(CoreError::invalid("project", "only OpenStack providers have a project, domain and address mode"));
+            return Err(CoreError::invalid(
+                "project",
+                "only OpenStack providers have a project, domain and address mode",
+            ));
         }
         check_region_of(kind, "default_region", &region)?;
         self.insert_provider(caller.user_id, &caller.actor(), kind, &region, req).await
