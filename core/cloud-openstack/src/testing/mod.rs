@@ -8,7 +8,7 @@ pub mod keystone;
 
 use wintermute_custody::SecretString;
 
-pub use fake::{FakeOpenstack, FakeOptions, Seen};
+pub use fake::{Backend, FakeOpenstack, FakeOptions, Seen, ServerBackend};
 pub use keystone::Keystone;
 
 use crate::{OpenstackProvider, OpenstackSettings};

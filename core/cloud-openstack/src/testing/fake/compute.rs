@@ -337,11 +337,27 @@ fn create(s: &mut State, r: &Req) -> Reply {
             "links": [{"rel": "self", "href": link}, {"rel": "bookmark", "href": link}],
         });
         s.servers.push(server);
+        let mut address = None;
         if let Some(net) = &network {
             let group_ids: Vec<String> = groups.iter().filter_map(|g| g["id"].as_str().map(str::to_string)).collect();
-            make_port(s, &r.project, net, &id, &group_ids);
+            address = Some(make_port(s, &r.project, net, &id, &group_ids));
         }
-        s.later(Change::Server { id: id.clone(), status: "ACTIVE" });
+        if s.opts.backend.is_some() {
+            let public_key = b["key_name"].as_str().and_then(|k| {
+                s.keypairs
+                    .iter()
+                    .find(|(u, kp)| *u == r.user && kp["name"] == k)
+                    .and_then(|(_, kp)| kp["public_key"].as_str())
+            });
+            let job = super::BackendJob::Create {
+                id: id.clone(),
+                address: address.unwrap_or_default(),
+                public_key: public_key.map(str::to_string),
+            };
+            s.jobs.push(job);
+        } else {
+            s.later(Change::Server { id: id.clone(), status: "ACTIVE" });
+        }
         first.get_or_insert(id);
     }
     let id = first.unwrap_or_default();

@@ -16,6 +16,7 @@ mod image;
 mod network;
 mod volume;
 
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +27,28 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::{json, Value};
+
+/// Real machines behind the fake's servers: the fake asks the backend to boot one when a server
+/// is created (the server stays `BUILD` until it is up) and to remove it when the server is
+/// deleted. Power actions only change the fake's records.
+#[async_trait::async_trait]
+pub trait ServerBackend: Send + Sync {
+    /// Boots a machine for server `id`, reachable over SSH at `address` port 22 and accepting
+    /// `public_key` (the server's key pair) for its login user.
+    async fn create(&self, id: &str, address: &str, public_key: Option<&str>) -> Result<(), String>;
+    /// Removes the machine of server `id`.
+    async fn delete(&self, id: &str);
+}
+
+/// A [`ServerBackend`] in [`FakeOptions`].
+#[derive(Clone)]
+pub struct Backend(pub Arc<dyn ServerBackend>);
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Backend")
+    }
+}
 
 /// Settings of a fake cloud.
 #[derive(Debug, Clone)]
@@ -39,6 +62,11 @@ pub struct FakeOptions {
     pub max_instances: u32,
     /// The availability zone of servers and volumes.
     pub zone: String,
+    /// Fixed addresses for servers' ports, in order (instead of `10.0.0.N`): e.g. loopback
+    /// addresses that lead to the machines of `backend`.
+    pub fixed_addresses: Vec<String>,
+    /// Real machines behind the servers.
+    pub backend: Option<Backend>,
 }
 
 impl Default for FakeOptions {
@@ -48,8 +76,16 @@ impl Default for FakeOptions {
             floating_prefix: "172.24.4".into(),
             max_instances: 20,
             zone: "nova".into(),
+            fixed_addresses: Vec::new(),
+            backend: None,
         }
     }
+}
+
+/// Work for the backend, queued under the state's lock and done after it.
+pub(crate) enum BackendJob {
+    Create { id: String, address: String, public_key: Option<String> },
+    Delete { id: String },
 }
 
 /// What the fake has seen of a request, for tests that check the client's manners.
@@ -91,6 +127,7 @@ pub(crate) struct State {
     pub next_floating: u8,
     pending: Vec<(Instant, Change)>,
     pub seen: Vec<Seen>,
+    pub jobs: Vec<BackendJob>,
     /// The last token a request carried.
     pub last_token: Option<String>,
 }
@@ -160,7 +197,24 @@ impl State {
         })
     }
 
+    /// A backend machine is up (or failed): the server becomes ACTIVE (or ERROR).
+    fn booted(&mut self, id: &str, ok: bool) {
+        if let Some(s) = self.servers.iter_mut().find(|s| s["id"] == id) {
+            if s["status"] == "BUILD" {
+                let status = if ok { "ACTIVE" } else { "ERROR" };
+                s["status"] = json!(status);
+                s["OS-EXT-STS:task_state"] = Value::Null;
+                s["OS-EXT-STS:vm_state"] = json!(status.to_ascii_lowercase());
+                s["OS-EXT-STS:power_state"] = json!(if ok { 1 } else { 0 });
+                s["OS-SRV-USG:launched_at"] = json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
+            }
+        }
+    }
+
     fn remove_server(&mut self, id: &str) {
+        if self.opts.backend.is_some() {
+            self.jobs.push(BackendJob::Delete { id: id.to_string() });
+        }
         let Some(pos) = self.servers.iter().position(|s| s["id"] == id) else { return };
         let mut s = self.servers.remove(pos);
         // Its volumes come off, its ports go (with their floating IPs' association).
@@ -352,6 +406,7 @@ impl FakeOpenstack {
             next_floating: 10,
             pending: vec![],
             seen: vec![],
+            jobs: vec![],
             last_token: None,
         };
         state.seed();
@@ -606,22 +661,47 @@ async fn handle(
     };
     let mut s = shared.state.lock().unwrap_or_else(|p| p.into_inner());
     s.tick();
-    let reply = match service.as_str() {
-        "compute" => compute::handle(&mut s, &req),
-        "image" => image::handle(&mut s, &req),
+    let reply = dispatch(&mut s, &service, &mut req);
+    let jobs = std::mem::take(&mut s.jobs);
+    let backend = s.opts.backend.clone();
+    drop(s);
+    if let Some(Backend(backend)) = backend {
+        for job in jobs {
+            let (backend, state) = (backend.clone(), shared.state.clone());
+            tokio::spawn(async move {
+                match job {
+                    BackendJob::Create { id, address, public_key } => {
+                        let result = backend.create(&id, &address, public_key.as_deref()).await;
+                        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Err(e) = &result {
+                            let _ = writeln!(std::io::stderr(), "fake cloud: the machine of server {id} failed: {e}");
+                        }
+                        s.booted(&id, result.is_ok());
+                    }
+                    BackendJob::Delete { id } => backend.delete(&id).await,
+                }
+            });
+        }
+    }
+    into_response(reply, range.map(|_| (micro_name, micro)))
+}
+
+fn dispatch(s: &mut State, service: &str, req: &mut Req) -> Reply {
+    match service {
+        "compute" => compute::handle(s, req),
+        "image" => image::handle(s, req),
         "volume" => {
             // /volume/v3/<project>/…
             if req.segs.first() != Some(&req.project) {
                 nova_err(StatusCode::FORBIDDEN, "the project in the URL is not the token's project")
             } else {
                 req.segs.remove(0);
-                volume::handle(&mut s, &req)
+                volume::handle(s, req)
             }
         }
-        "network" => network::handle(&mut s, &req),
+        "network" => network::handle(s, req),
         _ => nova_err(StatusCode::NOT_FOUND, "no such service"),
-    };
-    into_response(reply, range.map(|_| (micro_name, micro)))
+    }
 }
 
 /// The version documents at `/compute/`, `/compute/v2.1/`, `/image/`, `/volume/`, `/volume/v3/`,

@@ -69,13 +69,18 @@ pub(crate) fn find_group(s: &State, project: &str, name_or_id: &str) -> Option<V
     s.groups.iter().find(|g| g["project_id"] == project && (g["id"] == name_or_id || g["name"] == name_or_id)).cloned()
 }
 
-/// A port for a server on `network`, with the next fixed address.
+/// A port for a server on `network`, with the next fixed address; returns that address.
 pub(crate) fn make_port(s: &mut State, project: &str, network: &str, device: &str, groups: &[String]) -> String {
     let id = new_id();
     let subnet = s.subnets.iter().find(|x| x["network_id"] == network).cloned().unwrap_or(Value::Null);
     let cidr = subnet["cidr"].as_str().unwrap_or("10.0.0.0/24");
     let prefix: Vec<&str> = cidr.split('/').next().unwrap_or("10.0.0.0").split('.').take(3).collect();
-    let ip = format!("{}.{}", prefix.join("."), s.next_fixed);
+    let ip = if s.opts.fixed_addresses.is_empty() {
+        format!("{}.{}", prefix.join("."), s.next_fixed)
+    } else {
+        let n = usize::from(s.next_fixed.saturating_sub(10)) % s.opts.fixed_addresses.len();
+        s.opts.fixed_addresses[n].clone()
+    };
     s.next_fixed = s.next_fixed.wrapping_add(1).max(10);
     let n = s.ports.len();
     s.ports.push(json!({
@@ -84,7 +89,7 @@ pub(crate) fn make_port(s: &mut State, project: &str, network: &str, device: &st
         "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": ip}], "security_groups": groups, "project_id": project,
         "tenant_id": project, "tags": [], "binding:vnic_type": "normal", "created_at": now_text(),
     }));
-    id
+    ip
 }
 
 fn tags_ok(tags: &Value) -> bool {
