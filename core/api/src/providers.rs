@@ -128,6 +128,15 @@ pub struct ProviderPatch {
     pub endpoint_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_region: Option<String>,
+    /// OpenStack: the project (tenant) name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// OpenStack: the domain of the user and of the project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// OpenStack: `floating` or `fixed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_mode: Option<String>,
     /// The regions users may use (names loaded by "Synchronize configuration").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_regions: Option<Vec<String>>,

@@ -137,6 +137,16 @@ async fn openstack_providers_are_checked_and_synchronised() {
         .unwrap();
     let t = core.finished_task(&admin, engine.providers_sync(&admin, wrong.id).await.unwrap().id).await;
     assert_eq!(t.state, TaskState::Succeeded, "{}", t.message);
+    // Project, domain and address mode can be changed (OpenStack providers only).
+    let fixed = ProviderPatch { address_mode: Some("fixed".into()), ..Default::default() };
+    let changed = engine.providers_update(&admin, wrong.id, &fixed).await.unwrap();
+    assert_eq!((changed.address_mode.as_deref(), changed.project.as_deref()), (Some("fixed"), Some(PROJECT)));
+    let other = ProviderPatch { project: Some("nowhere".into()), ..Default::default() };
+    engine.providers_update(&admin, wrong.id, &other).await.unwrap();
+    let t = core.finished_task(&admin, engine.providers_sync(&admin, wrong.id).await.unwrap().id).await;
+    assert_eq!(t.state, TaskState::Failed, "the new project is used at once");
+    let bad = ProviderPatch { address_mode: Some("both".into()), ..Default::default() };
+    assert_eq!(engine.providers_update(&admin, wrong.id, &bad).await.unwrap_err().code(), ErrorCode::InvalidField);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -310,6 +310,7 @@ fn ProviderDialog(
                     default_region: if aws { changed(region.get_untracked(), &old.default_region) } else { None },
                     allowed_regions: (!old.regions.is_empty()).then(|| regions.get_untracked()),
                     allowed_instance_types: (!old.instance_types.is_empty()).then(|| types.get_untracked()),
+                    ..ProviderPatch::default()
                 };
                 act(
                     auth,

@@ -337,6 +337,21 @@ impl Engine {
         if let Some(r) = &p.default_region {
             check_region_of(before.kind, "default_region", r)?;
         }
+        if !openstack && (p.project.is_some() || p.domain.is_some() || p.address_mode.is_some()) {
+            return Err(CoreError::invalid(
+                "project",
+                "only OpenStack providers have a project, domain and address mode",
+            ));
+        }
+        if let Some(v) = &p.project {
+            check_openstack_name("project", v)?;
+        }
+        if let Some(v) = &p.domain {
+            check_openstack_name("domain", v)?;
+        }
+        if let Some(v) = &p.address_mode {
+            check_address_mode(v)?;
+        }
         if let Some(regions) = &p.allowed_regions {
             for r in regions {
                 if !before.regions.iter().any(|x| &x.name == r) {
@@ -378,7 +393,9 @@ impl Engine {
         sqlx::query(
             "UPDATE providers SET name = COALESCE($1, name), description = COALESCE($2, description), \
              access_key_id = COALESCE($3, access_key_id), default_region = COALESCE($4, default_region), \
-             endpoint_url = CASE WHEN $5 = 1 THEN $6 ELSE endpoint_url END, updated_at = $7 WHERE id = $8",
+             endpoint_url = CASE WHEN $5 = 1 THEN $6 ELSE endpoint_url END, updated_at = $7, \
+             project = COALESCE($9, project), domain = COALESCE($10, domain), address_mode = COALESCE($11, address_mode) \
+             WHERE id = $8",
         )
         .bind(p.name.clone())
         .bind(p.description.clone())
@@ -388,6 +405,9 @@ impl Engine {
         .bind(p.endpoint_url.clone().filter(|u| !u.is_empty()))
         .bind(now_ms())
         .bind(id)
+        .bind(p.project.clone())
+        .bind(p.domain.clone())
+        .bind(p.address_mode.clone())
         .execute(&mut *tx.tx)
         .await?;
         if let Some(regions) = &p.allowed_regions {
@@ -422,6 +442,7 @@ impl Engine {
             AuditRecord::new("provider.update", AuditOutcome::Success).target("provider", id).details(json!({
                 "name": p.name, "access_key_id": p.access_key_id, "secret_changed": p.secret_access_key.is_some(),
                 "endpoint_url": p.endpoint_url, "default_region": p.default_region,
+                "project": p.project, "domain": p.domain, "address_mode": p.address_mode,
                 "allowed_regions": p.allowed_regions, "allowed_instance_types": p.allowed_instance_types,
             })),
         )
