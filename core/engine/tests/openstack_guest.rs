@@ -266,7 +266,7 @@ async fn an_openstack_instance_is_provisioned_on_a_real_guest() {
     let t = finished(&core, &admin, t.id, Duration::from_secs(120)).await;
     assert_eq!(t.state, TaskState::Succeeded, "{}", t.message);
     let cloud = lab.provider();
-    assert!(cloud.describe_instances(REGION, &[server.clone()]).await.unwrap()[0].state.is_gone());
+    assert!(cloud.describe_instances(REGION, std::slice::from_ref(&server)).await.unwrap()[0].state.is_gone());
     for _ in 0..50 {
         if guests.running.lock().unwrap().is_empty() {
             break;
