@@ -376,6 +376,16 @@ async fn story(backend: Backend) {
         )
         .await
         .unwrap();
+    // A floating IP left by a launch cut short (its instance has no record), and one of a live
+    // instance that points nowhere for a moment: only the first is given back.
+    let stray = os
+        .allocate_address(REGION, &Tags::managed(&core_id, "ana", &ObjectRef::new("instance", 434343)))
+        .await
+        .unwrap();
+    let live_one = os
+        .allocate_address(REGION, &Tags::managed(&core_id, "ana", &ObjectRef::new("instance", first.id)))
+        .await
+        .unwrap();
     // Let the cloud finish what it was told (the fake takes a moment, as a real cloud does).
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let t = engine.providers_reconcile(&admin, p.id).await.unwrap();
@@ -389,6 +399,11 @@ async fn story(backend: Backend) {
     assert!(orphan_now[0].state.is_gone(), "the orphan was terminated");
     let spare = engine.volumes_get(&ana_c, spare.id).await.unwrap();
     assert_eq!(spare.status, VolumeStatus::Deleted, "the volume deleted in the cloud is marked deleted");
+    let left: Vec<String> =
+        os.addresses_by_tag(REGION, TAG_CORE, &core_id).await.unwrap().into_iter().map(|a| a.allocation_id).collect();
+    assert!(!left.contains(&stray.allocation_id), "the stray floating IP was released");
+    assert!(left.contains(&live_one.allocation_id), "a live instance's address is kept");
+    os.release_address(REGION, &live_one.allocation_id).await.unwrap();
 
     // --- batch terminate keeps the volumes, and leaves no server or floating IP ---
     let ids = vec![first.id, second.id];
