@@ -16,6 +16,9 @@
 #                           WINTERMUTE_TEST_POSTGRES_URL; it is stopped and deleted at exit
 #   need_moto               make sure the EC2 emulator (moto) is installed in a venv under
 #                           ~/.cache/wintermute and export WINTERMUTE_MOTO_SERVER (its moto_server)
+#   need_openstack          make sure Keystone, gunicorn and the official OpenStack clients are installed
+#                           in their own venv under ~/.cache/wintermute (the OpenStack provider's
+#                           tests) and export WINTERMUTE_OPENSTACK_VENV
 #   need_wasm_bindgen       the wasm-bindgen CLI at exactly the version Cargo.lock names for the
 #                           wasm-bindgen crate (installed once into ~/.cache/wintermute/tools);
 #                           exports WM_WASM_BINDGEN (its path)
@@ -283,6 +286,31 @@ need_moto() {
 			die "pip install 'moto[ec2,server]' failed"
 	fi
 	export WINTERMUTE_MOTO_SERVER="$venv/bin/moto_server"
+}
+
+# --- OpenStack test lab -----------------------------------------------------
+
+# The OpenStack provider's tests run a real Keystone (SQLite, served by gunicorn on loopback) and
+# check their fake cloud against the official clients (see core/cloud-openstack/src/testing).
+# A venv of their own: Keystone pins versions that the EC2 emulator's venv must not be bound to.
+need_openstack() {
+	local venv="$HOME/.cache/wintermute/venv-openstack"
+	if [[ ! -x "$venv/bin/python3" || ! -x "$venv/bin/pip" ]]; then
+		if command -v dpkg-query >/dev/null; then
+			need_apt python3 python3-venv
+		fi
+		command -v python3 >/dev/null || die "python3 not found: it is needed for the OpenStack test lab"
+		say "creating the Python venv $venv (for Keystone and the OpenStack clients)"
+		mkdir -p "$(dirname "$venv")"
+		python3 -m venv --clear "$venv" || die "python3 -m venv $venv failed"
+	fi
+	if [[ ! -x "$venv/bin/keystone-manage" || ! -x "$venv/bin/gunicorn" || ! -x "$venv/bin/openstack" ]]; then
+		say "installing Keystone, gunicorn, openstacksdk and python-openstackclient into $venv"
+		"$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
+			keystone gunicorn openstacksdk python-openstackclient ||
+			die "pip install keystone gunicorn openstacksdk python-openstackclient failed"
+	fi
+	export WINTERMUTE_OPENSTACK_VENV="$venv"
 }
 
 # --- throwaway PostgreSQL ---------------------------------------------------

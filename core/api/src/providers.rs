@@ -49,10 +49,21 @@ pub struct Provider {
     pub kind: ProviderKind,
     pub name: String,
     pub description: String,
+    /// AWS: the access key id. OpenStack: the user's login name.
     pub access_key_id: String,
-    /// Another API endpoint than the cloud's own (a private cloud or an emulator).
+    /// AWS: another API endpoint than the cloud's own (a private cloud or an emulator).
+    /// OpenStack: the Keystone auth URL, without a version suffix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
+    /// OpenStack: the project (tenant) name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// OpenStack: the domain of the user and of the project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// OpenStack: which server address the core uses, `floating` or `fixed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_mode: Option<String>,
     pub default_region: String,
     /// `new` (never synchronised), `synced` or `error`.
     pub status: String,
@@ -73,17 +84,31 @@ pub struct NewProvider {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// AWS: the access key id (required). Unused by local providers.
+    /// AWS: the access key id (required). OpenStack: the user's login name (required). Unused by
+    /// local providers.
     #[serde(default)]
     pub access_key_id: String,
-    /// AWS: write-only, sealed by the core's key custody (required). Unused by local providers.
+    /// AWS: the secret access key; OpenStack: the user's password. Write-only, sealed by the
+    /// core's key custody (required). Unused by local providers.
     #[serde(default)]
     pub secret_access_key: String,
+    /// AWS: another EC2 endpoint (optional). OpenStack: the Keystone auth URL without a version
+    /// suffix, e.g. `https://keystone.example.com:5000` (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
-    /// Default `us-east-1` (AWS) or `local`.
+    /// Default `us-east-1` (AWS), `RegionOne` (OpenStack) or `local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_region: Option<String>,
+    /// OpenStack: the project (tenant) name (required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// OpenStack: the domain of the user and of the project (default `Default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// OpenStack: `floating` (default: each server gets a floating IP) or `fixed` (the core is
+    /// inside the cloud's network and uses the servers' fixed addresses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_mode: Option<String>,
 }
 
 /// `PATCH /api/v1/providers/{id}` (administrators).
@@ -103,6 +128,15 @@ pub struct ProviderPatch {
     pub endpoint_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_region: Option<String>,
+    /// OpenStack: the project (tenant) name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// OpenStack: the domain of the user and of the project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// OpenStack: `floating` or `fixed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_mode: Option<String>,
     /// The regions users may use (names loaded by "Synchronize configuration").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_regions: Option<Vec<String>>,

@@ -33,6 +33,11 @@ pub(crate) struct Inner {
     pub consoles: crate::console::ConsoleHub,
     /// Local providers' objects, one per provider (see `Engine::local_provider`).
     pub local_clouds: tokio::sync::Mutex<std::collections::HashMap<i64, wintermute_cloud_local::LocalProvider>>,
+    /// OpenStack providers' objects (which hold their Keystone token), one per provider and
+    /// version of its settings (see `Engine::cloud`).
+    pub openstack_clouds: std::sync::Mutex<
+        std::collections::HashMap<i64, (i64, std::sync::Arc<wintermute_cloud_openstack::OpenstackProvider>)>,
+    >,
     pub config: Config,
     pub store: Store,
     pub events: EventBus,
@@ -56,6 +61,7 @@ impl Engine {
                 custody,
                 consoles: Default::default(),
                 local_clouds: Default::default(),
+                openstack_clouds: Default::default(),
                 config,
                 store,
                 events,

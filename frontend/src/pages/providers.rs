@@ -279,6 +279,7 @@ fn ProviderDialog(
                     secret_access_key: if aws { secret.get_untracked() } else { String::new() },
                     endpoint_url: Some(endpoint.get_untracked()).filter(|e| aws && !e.trim().is_empty()),
                     default_region: Some(region.get_untracked()).filter(|r| aws && !r.trim().is_empty()),
+                    ..NewProvider::default()
                 };
                 act(
                     auth,
@@ -310,6 +311,7 @@ fn ProviderDialog(
                     default_region: if aws { changed(region.get_untracked(), &old.default_region) } else { None },
                     allowed_regions: (!old.regions.is_empty()).then(|| regions.get_untracked()),
                     allowed_instance_types: (!old.instance_types.is_empty()).then(|| types.get_untracked()),
+                    ..ProviderPatch::default()
                 };
                 act(
                     auth,

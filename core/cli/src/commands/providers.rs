@@ -38,6 +38,33 @@ pub enum ProvidersCmd {
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// Configure an OpenStack project (Keystone v3; the password is asked for, or read with
+    /// --password-stdin)
+    AddOpenstack {
+        name: String,
+        /// The Keystone auth URL, without a version suffix (e.g. https://keystone.example.com:5000)
+        #[arg(long)]
+        auth_url: String,
+        /// The project (tenant) name
+        #[arg(long)]
+        project: String,
+        /// The user's login name
+        #[arg(long)]
+        user: String,
+        /// The domain of the user and of the project
+        #[arg(long, default_value = "Default")]
+        domain: String,
+        /// Read the password from stdin
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, default_value = "RegionOne")]
+        region: String,
+        /// Which server address the core uses: floating (a floating IP per server) or fixed
+        #[arg(long, default_value = "floating", value_parser = ["floating", "fixed"])]
+        address: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
     /// Configure a local provider: instances as virtual machines on the core's host
     AddLocal {
         name: String,
@@ -99,6 +126,36 @@ pub async fn run(app: &App, args: ProvidersArgs) -> anyhow::Result<()> {
                     secret_access_key: secret,
                     endpoint_url,
                     default_region: Some(region),
+                    ..Default::default()
+                })
+                .await?;
+            show(&s, &p)
+        }
+        ProvidersCmd::AddOpenstack {
+            name,
+            auth_url,
+            project,
+            user,
+            domain,
+            password_stdin,
+            region,
+            address,
+            description,
+        } => {
+            let password = crate::input::password(password_stdin, "Password: ", "password", "--password-stdin")?;
+            let p = s
+                .client
+                .create_provider(&NewProvider {
+                    kind: Some(ProviderKind::Openstack),
+                    name,
+                    description,
+                    access_key_id: user,
+                    secret_access_key: password,
+                    endpoint_url: Some(auth_url),
+                    default_region: Some(region),
+                    project: Some(project),
+                    domain: Some(domain),
+                    address_mode: Some(address),
                 })
                 .await?;
             show(&s, &p)
@@ -213,12 +270,18 @@ fn show(s: &Session, p: &Provider) -> anyhow::Result<()> {
     if s.json {
         return output::print_json(p);
     }
-    output::print_table(output::properties(vec![
+    let optional = ["endpoint", "user / access key", "project", "domain", "address"];
+    let rows = vec![
         ("id", p.id.to_string()),
         ("name", p.name.clone()),
         ("kind", p.kind.as_str().into()),
         ("status", format!("{} {}", p.status, p.status_message)),
         ("default region", p.default_region.clone()),
+        ("endpoint", p.endpoint_url.clone().unwrap_or_default()),
+        ("user / access key", p.access_key_id.clone()),
+        ("project", p.project.clone().unwrap_or_default()),
+        ("domain", p.domain.clone().unwrap_or_default()),
+        ("address", p.address_mode.clone().unwrap_or_default()),
         ("allowed regions", output::list(p.regions.iter().filter(|r| r.allowed).map(|r| r.name.as_str()))),
         ("other regions", p.regions.iter().filter(|r| !r.allowed).count().to_string()),
         (
@@ -231,7 +294,10 @@ fn show(s: &Session, p: &Provider) -> anyhow::Result<()> {
             ),
         ),
         ("synced", output::time_opt(p.synced_at)),
-    ]));
+    ];
+    output::print_table(output::properties(
+        rows.into_iter().filter(|(k, v)| !(v.is_empty() && optional.contains(k))).collect(),
+    ));
     Ok(())
 }
 

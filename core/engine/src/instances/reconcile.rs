@@ -290,6 +290,27 @@ impl Engine {
                     ctx.info(&format!("{}: volume made by this core but no live record; deleted", v.id)).await;
                 }
             }
+            // Public addresses made for instances (OpenStack's floating IPs carry their instance's
+            // tags): one pointing nowhere whose instance has no live record is given back. A
+            // launch in flight still has a live record, so its address is left alone.
+            for a in cloud.addresses_by_tag(&region, TAG_CORE, &core_id).await.map_err(cloud_error)? {
+                if a.instance_id.is_some() {
+                    continue;
+                }
+                let record = a.tags.object().filter(|o| o.kind == "instance").and_then(|o| o.id.parse::<i64>().ok());
+                let live_record = match record {
+                    Some(rid) => rows
+                        .iter()
+                        .any(|r| r.int("id").is_ok_and(|id| id == rid) && r.text("status").is_ok_and(|s| live(&s))),
+                    None => false,
+                };
+                if !live_record {
+                    cloud.release_address(&region, &a.allocation_id).await.map_err(cloud_error)?;
+                    removed += 1;
+                    ctx.info(&format!("{}: address made by this core for no live instance; released", a.public_ip))
+                        .await;
+                }
+            }
         }
         Ok(format!("{checked} instance records checked, {changed} records updated, {removed} cloud objects removed"))
     }

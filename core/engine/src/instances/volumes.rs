@@ -123,6 +123,8 @@ impl Engine {
         let zone = match (&req.availability_zone, provider.kind) {
             (Some(z), _) => z.clone(),
             (None, ProviderKind::Local) => wintermute_cloud_local::ZONE.to_owned(),
+            // Nova's and Cinder's default availability zone.
+            (None, ProviderKind::Openstack) => "nova".to_owned(),
             (None, _) => format!("{}a", req.region),
         };
         let now = now_ms();

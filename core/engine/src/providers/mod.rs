@@ -20,6 +20,7 @@ use wintermute_api::rights::{ObjectKind, ObjectRight};
 use wintermute_cloud::CloudProvider;
 use wintermute_cloud_aws::{AwsProvider, AwsSettings};
 use wintermute_cloud_local::{LocalProvider, LocalSettings};
+use wintermute_cloud_openstack::{AddressMode, OpenstackProvider, OpenstackSettings};
 use wintermute_custody::SecretString;
 
 pub use bootstrap::{BOOTSTRAP_LOCAL, LOCAL_PROVIDER_NAME};
@@ -47,6 +48,51 @@ fn check_region(field: &str, r: &str) -> CoreResult<()> {
         return Err(CoreError::invalid(field, format!("{r:?} is not a region name like eu-central-1")));
     }
     Ok(())
+}
+
+/// OpenStack region names are free text in Keystone (`RegionOne`, `eu-de-1`).
+fn check_openstack_region(field: &str, r: &str) -> CoreResult<()> {
+    if r.is_empty() || r.len() > 64 || !r.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(CoreError::invalid(field, format!("{r:?} is not a region name like RegionOne")));
+    }
+    Ok(())
+}
+
+fn check_region_of(kind: ProviderKind, field: &str, r: &str) -> CoreResult<()> {
+    match kind {
+        ProviderKind::Openstack => check_openstack_region(field, r),
+        _ => check_region(field, r),
+    }
+}
+
+/// The Keystone auth URL: http(s), without a version suffix (manual 6.3.2).
+fn check_auth_url(u: &str) -> CoreResult<()> {
+    let parsed = url::Url::parse(u)
+        .ok()
+        .filter(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
+        .ok_or_else(|| CoreError::invalid("endpoint_url", format!("the auth URL {u:?} is not an http(s) URL")))?;
+    let last = parsed.path_segments().and_then(|mut s| s.next_back()).unwrap_or_default().to_string();
+    if last.len() > 1 && last.starts_with('v') && last[1..].starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(CoreError::invalid(
+            "endpoint_url",
+            format!("give the Keystone auth URL without its version suffix (not …/{last})"),
+        ));
+    }
+    Ok(())
+}
+
+/// OpenStack user, project and domain names: 1 to 255 printable characters.
+fn check_openstack_name(field: &str, n: &str) -> CoreResult<()> {
+    if n.trim().is_empty() || n.len() > 255 || n.chars().any(char::is_control) {
+        return Err(CoreError::invalid(field, "1 to 255 printable characters"));
+    }
+    Ok(())
+}
+
+fn check_address_mode(m: &str) -> CoreResult<()> {
+    AddressMode::parse(m)
+        .map(|_| ())
+        .ok_or_else(|| CoreError::invalid("address_mode", format!("{m:?} is not floating or fixed")))
 }
 
 fn check_endpoint(u: &str) -> CoreResult<()> {
@@ -77,7 +123,7 @@ impl Engine {
     pub(crate) async fn load_provider(&self, id: i64) -> CoreResult<Provider> {
         let r = sqlx::query(
             "SELECT id, kind, name, description, access_key_id, endpoint_url, default_region, status, status_message, \
-             synced_at, created_at, updated_at FROM providers WHERE id = $1",
+             synced_at, created_at, updated_at, project, domain, address_mode FROM providers WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.store().pool())
@@ -106,14 +152,19 @@ impl Engine {
                 })
                 .collect::<CoreResult<Vec<_>>>()?;
         let kind = r.text("kind")?;
+        let kind =
+            ProviderKind::parse(&kind).ok_or_else(|| CoreError::Internal(format!("unknown provider kind {kind:?}")))?;
+        let openstack = |v: String| (kind == ProviderKind::Openstack).then_some(v);
         Ok(Provider {
             id,
-            kind: ProviderKind::parse(&kind)
-                .ok_or_else(|| CoreError::Internal(format!("unknown provider kind {kind:?}")))?,
+            kind,
             name: r.text("name")?,
             description: r.text("description")?,
             access_key_id: r.text("access_key_id")?,
             endpoint_url: r.opt_text("endpoint_url")?,
+            project: openstack(r.text("project")?),
+            domain: openstack(r.text("domain")?),
+            address_mode: openstack(r.text("address_mode")?),
             default_region: r.text("default_region")?,
             status: r.text("status")?,
             status_message: r.text("status_message")?,
@@ -163,10 +214,32 @@ impl Engine {
                 wintermute_cloud_local::REGION.to_owned()
             }
             ProviderKind::Openstack => {
-                return Err(CoreError::invalid("kind", "openstack providers are not available in this version yet"));
+                let auth_url = req.endpoint_url.as_deref().ok_or_else(|| {
+                    CoreError::invalid("endpoint_url", "an OpenStack provider needs its Keystone auth URL")
+                })?;
+                check_auth_url(auth_url)?;
+                check_openstack_name("access_key_id", &req.access_key_id)?;
+                check_secret(&req.secret_access_key)?;
+                let project = req.project.as_deref().unwrap_or_default();
+                check_openstack_name("project", project)?;
+                if let Some(d) = &req.domain {
+                    check_openstack_name("domain", d)?;
+                }
+                if let Some(m) = &req.address_mode {
+                    check_address_mode(m)?;
+                }
+                req.default_region.clone().unwrap_or_else(|| "RegionOne".into())
             }
         };
-        check_region("default_region", &region)?;
+        if kind != ProviderKind::Openstack
+            && (req.project.is_some() || req.domain.is_some() || req.address_mode.is_some())
+        {
+            return Err(CoreError::invalid(
+                "project",
+                "only OpenStack providers have a project, domain and address mode",
+            ));
+        }
+        check_region_of(kind, "default_region", &region)?;
         self.insert_provider(caller.user_id, &caller.actor(), kind, &region, req).await
     }
 
@@ -190,8 +263,8 @@ impl Engine {
             return Err(CoreError::Conflict(format!("a provider named {:?} already exists", req.name)));
         }
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO providers (kind, name, description, access_key_id, endpoint_url, default_region, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'new', $7, $7) RETURNING id",
+            "INSERT INTO providers (kind, name, description, access_key_id, endpoint_url, default_region, status, created_at, updated_at, \
+             project, domain, address_mode) VALUES ($1, $2, $3, $4, $5, $6, 'new', $7, $7, $8, $9, $10) RETURNING id",
         )
         .bind(kind.as_str())
         .bind(&req.name)
@@ -200,6 +273,15 @@ impl Engine {
         .bind(req.endpoint_url.clone())
         .bind(region)
         .bind(now)
+        .bind(req.project.clone().unwrap_or_default())
+        .bind(match kind {
+            ProviderKind::Openstack => req.domain.clone().unwrap_or_else(|| "Default".into()),
+            _ => String::new(),
+        })
+        .bind(match kind {
+            ProviderKind::Openstack => req.address_mode.clone().unwrap_or_else(|| AddressMode::default().as_str().into()),
+            _ => String::new(),
+        })
         .fetch_one(&mut *tx.tx)
         .await?;
         Engine::register_object(&mut *tx.tx, ObjectKind::Provider, id, owner_id, &req.name).await?;
@@ -208,11 +290,12 @@ impl Engine {
             actor,
             AuditRecord::new("provider.create", AuditOutcome::Success)
                 .target("provider", id)
-                .details(json!({"name": req.name, "kind": kind.as_str(), "access_key_id": req.access_key_id, "endpoint_url": req.endpoint_url})),
+                .details(json!({"name": req.name, "kind": kind.as_str(), "access_key_id": req.access_key_id, "endpoint_url": req.endpoint_url,
+                    "project": req.project, "domain": req.domain})),
         )
         .await?;
         tx.commit().await?;
-        if kind == ProviderKind::Aws {
+        if matches!(kind, ProviderKind::Aws | ProviderKind::Openstack) {
             self.put_secret("provider", id, SECRET_NAME, req.secret_access_key.as_bytes()).await?;
         }
         self.load_provider(id).await
@@ -230,17 +313,44 @@ impl Engine {
         if let Some(d) = &p.description {
             validate::text("description", d, 500, true)?;
         }
+        let openstack = before.kind == ProviderKind::Openstack;
         if let Some(k) = &p.access_key_id {
-            check_access_key(k)?;
+            if openstack {
+                check_openstack_name("access_key_id", k)?;
+            } else {
+                check_access_key(k)?;
+            }
         }
         if let Some(s) = &p.secret_access_key {
             check_secret(s)?;
         }
+        if openstack && p.endpoint_url.as_deref() == Some("") {
+            return Err(CoreError::invalid("endpoint_url", "an OpenStack provider needs its Keystone auth URL"));
+        }
         if let Some(u) = p.endpoint_url.as_deref().filter(|u| !u.is_empty()) {
-            check_endpoint(u)?;
+            if openstack {
+                check_auth_url(u)?;
+            } else {
+                check_endpoint(u)?;
+            }
         }
         if let Some(r) = &p.default_region {
-            check_region("default_region", r)?;
+            check_region_of(before.kind, "default_region", r)?;
+        }
+        if !openstack && (p.project.is_some() || p.domain.is_some() || p.address_mode.is_some()) {
+            return Err(CoreError::invalid(
+                "project",
+                "only OpenStack providers have a project, domain and address mode",
+            ));
+        }
+        if let Some(v) = &p.project {
+            check_openstack_name("project", v)?;
+        }
+        if let Some(v) = &p.domain {
+            check_openstack_name("domain", v)?;
+        }
+        if let Some(v) = &p.address_mode {
+            check_address_mode(v)?;
         }
         if let Some(regions) = &p.allowed_regions {
             for r in regions {
@@ -283,7 +393,9 @@ impl Engine {
         sqlx::query(
             "UPDATE providers SET name = COALESCE($1, name), description = COALESCE($2, description), \
              access_key_id = COALESCE($3, access_key_id), default_region = COALESCE($4, default_region), \
-             endpoint_url = CASE WHEN $5 = 1 THEN $6 ELSE endpoint_url END, updated_at = $7 WHERE id = $8",
+             endpoint_url = CASE WHEN $5 = 1 THEN $6 ELSE endpoint_url END, updated_at = $7, \
+             project = COALESCE($9, project), domain = COALESCE($10, domain), address_mode = COALESCE($11, address_mode) \
+             WHERE id = $8",
         )
         .bind(p.name.clone())
         .bind(p.description.clone())
@@ -293,6 +405,9 @@ impl Engine {
         .bind(p.endpoint_url.clone().filter(|u| !u.is_empty()))
         .bind(now_ms())
         .bind(id)
+        .bind(p.project.clone())
+        .bind(p.domain.clone())
+        .bind(p.address_mode.clone())
         .execute(&mut *tx.tx)
         .await?;
         if let Some(regions) = &p.allowed_regions {
@@ -327,6 +442,7 @@ impl Engine {
             AuditRecord::new("provider.update", AuditOutcome::Success).target("provider", id).details(json!({
                 "name": p.name, "access_key_id": p.access_key_id, "secret_changed": p.secret_access_key.is_some(),
                 "endpoint_url": p.endpoint_url, "default_region": p.default_region,
+                "project": p.project, "domain": p.domain, "address_mode": p.address_mode,
                 "allowed_regions": p.allowed_regions, "allowed_instance_types": p.allowed_instance_types,
             })),
         )
@@ -395,11 +511,47 @@ impl Engine {
                 Ok(Arc::new(AwsProvider::new(settings).map_err(cloud_error)?))
             }
             ProviderKind::Local => Ok(Arc::new(self.local_provider(provider_id).await?)),
-            other => Err(CoreError::Unavailable(format!(
-                "{} providers are not available in this version yet",
-                other.as_str()
-            ))),
+            ProviderKind::Openstack => Ok(self.openstack_provider(&p).await?),
         }
+    }
+
+    /// The OpenStack provider object of `p`, kept while its settings do not change so that its
+    /// Keystone token is reused (and renewed) across calls.
+    async fn openstack_provider(&self, p: &Provider) -> CoreResult<Arc<dyn CloudProvider>> {
+        let version = p.updated_at.timestamp_millis();
+        if let Some((v, c)) = self.inner.openstack_clouds.lock().unwrap_or_else(|e| e.into_inner()).get(&p.id) {
+            if *v == version {
+                return Ok(c.clone());
+            }
+        }
+        let password = self
+            .get_secret("provider", p.id, SECRET_NAME)
+            .await?
+            .ok_or_else(|| CoreError::Conflict(format!("provider {:?} has no password", p.name)))?;
+        let password = SecretString::new(
+            String::from_utf8(password.expose().clone())
+                .map_err(|_| CoreError::Internal("a stored secret is not text".into()))?,
+        );
+        let auth_url = p
+            .endpoint_url
+            .clone()
+            .ok_or_else(|| CoreError::Conflict(format!("provider {:?} has no auth URL", p.name)))?;
+        let mut settings = OpenstackSettings::new(
+            auth_url,
+            p.access_key_id.clone(),
+            password,
+            p.project.clone().unwrap_or_default(),
+            p.default_region.clone(),
+        );
+        if let Some(d) = p.domain.as_deref().filter(|d| !d.is_empty()) {
+            settings = settings.with_domain(d);
+        }
+        if let Some(m) = p.address_mode.as_deref().and_then(AddressMode::parse) {
+            settings = settings.with_address_mode(m);
+        }
+        let cloud = Arc::new(OpenstackProvider::new(settings).map_err(cloud_error)?);
+        self.inner.openstack_clouds.lock().unwrap_or_else(|e| e.into_inner()).insert(p.id, (version, cloud.clone()));
+        Ok(cloud)
     }
 }
 
