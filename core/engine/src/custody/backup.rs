@@ -373,12 +373,15 @@ impl Engine {
         Ok(RestoreSummary { tables, rows, source_backend, backup_created_at: crate::time::to_dt(created_at) })
     }
 
-    /// Fails with `conflict` unless this core holds nothing but its first administrator.
+    /// Fails with `conflict` unless this core holds nothing but its first administrator (and the
+    /// example script made with it).
     pub async fn require_fresh(&self) -> CoreResult<()> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM users) - 1 + (SELECT COUNT(*) FROM objects) + (SELECT COUNT(*) FROM instances) \
-             + (SELECT COUNT(*) FROM volumes) + (SELECT COUNT(*) FROM secrets)",
+            "SELECT (SELECT COUNT(*) FROM users) - 1 + (SELECT COUNT(*) FROM objects WHERE kind <> 'uds') \
+             + (SELECT COUNT(*) FROM scripts WHERE NOT (name = $1 AND created_at = (SELECT MIN(created_at) FROM users))) \
+             + (SELECT COUNT(*) FROM instances) + (SELECT COUNT(*) FROM volumes) + (SELECT COUNT(*) FROM secrets)",
         )
+        .bind(crate::scenarios::EXAMPLE_NAME)
         .fetch_one(self.store().pool())
         .await?;
         if n > 0 {
