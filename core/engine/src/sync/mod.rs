@@ -20,6 +20,9 @@ mod remote;
 mod run;
 mod tarfmt;
 pub(crate) mod task;
+mod workstation;
+
+pub use workstation::FileMeta;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,15 +124,22 @@ impl LocalSide {
     /// Checks the transfer's paths without touching any file: `..`, paths outside the data
     /// directory and bad instance paths are refused here, before a task is queued.
     pub fn check(&self, t: &Transfer) -> Result<(), SyncError> {
-        let (local, remote) = match t.direction {
-            Direction::Upload => (&t.source, &t.target),
-            Direction::Download => (&t.target, &t.source),
-        };
-        self.root.resolve(local)?;
-        paths::remote_path(remote)?;
-        Ok(())
+        check_paths(&self.root, t)
     }
 }
+
+/// [`LocalSide::check`] for a data root alone (no system account needed).
+pub fn check_paths(root: &DataRoot, t: &Transfer) -> Result<(), SyncError> {
+    let (local, remote) = match t.direction {
+        Direction::Upload => (&t.source, &t.target),
+        Direction::Download => (&t.target, &t.source),
+    };
+    root.resolve(local)?;
+    paths::remote_path(remote)?;
+    Ok(())
+}
+
+impl LocalSide {}
 
 /// Live counters of the current attempt, read by whoever shows progress.
 #[derive(Debug, Default)]
