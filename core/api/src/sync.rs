@@ -70,3 +70,11 @@ pub struct PartialFile {
     pub mtime: i64,
     pub bytes: u64,
 }
+
+/// The answer of `PUT /api/v1/instances/{id}/files`: how many bytes of the file the instance
+/// holds now, and whether it is complete (then it is in place with its mode and time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FileProgress {
+    pub bytes: u64,
+    pub complete: bool,
+}

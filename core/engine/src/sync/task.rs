@@ -244,6 +244,60 @@ impl Engine {
         Ok(report)
     }
 
+    /// The upload-at-launch stage of provisioning: each of the setup's uploads from the
+    /// instance owner's data directory, after the storage is mounted. A failed upload fails the
+    /// launch with its reason.
+    pub(crate) async fn upload_at_launch(
+        &self,
+        ctx: &TaskContext,
+        instance_id: i64,
+        uploads: &[wintermute_api::setup::DataUpload],
+    ) -> Result<(), TaskFailure> {
+        if uploads.is_empty() {
+            return Ok(());
+        }
+        let inst = self.load_instance(instance_id).await?;
+        self.set_instance_status(instance_id, InstanceStatus::Initializing, "uploading data").await?;
+        // The targets belong to the login user, who does the writing (a mount point is made by
+        // root): with sudo when the login user is not root.
+        let session = self.wait_for_ssh(ctx, instance_id).await?;
+        for u in uploads {
+            let dir = super::remote::word(u.target.trim_end_matches('/'));
+            let cmd = format!(
+                "u=$(id -un); if [ \"$(id -u)\" = 0 ]; then mkdir -p -- {dir}; \
+                 else sudo -n mkdir -p -- {dir} && sudo -n chown -- \"$u\": {dir}; fi"
+            );
+            let out = session.exec(&cmd, None).await;
+            if let Ok(o) = &out {
+                if !o.success() {
+                    ctx.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "{}: preparing {}: {}",
+                            inst.name,
+                            u.target,
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        ),
+                    )
+                    .await;
+                }
+            }
+        }
+        session.close().await;
+        for u in uploads {
+            ctx.check_cancel()?;
+            let t = Transfer {
+                direction: Direction::Upload,
+                source: u.source.clone(),
+                target: u.target.clone(),
+                delete: false,
+                checksum: false,
+            };
+            self.run_transfer(ctx, instance_id, &inst.owner_login, &t).await?;
+        }
+        Ok(())
+    }
+
     async fn transfer_failed(&self, actor: &Actor, instance_id: i64, t: &Transfer, e: SyncError) -> TaskFailure {
         let outcome = match e {
             SyncError::Jail { .. } | SyncError::Denied(_) | SyncError::Path(_) | SyncError::Account(_) => {

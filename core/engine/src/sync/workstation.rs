@@ -9,7 +9,7 @@ use futures_util::{Stream as FutStream, StreamExt};
 use tokio::sync::mpsc;
 use wintermute_api::instances::InstanceStatus;
 use wintermute_api::rights::{ObjectKind, ObjectRight};
-use wintermute_api::sync::{PartialFile, RemoteFile, RemoteTree};
+use wintermute_api::sync::{FileProgress, PartialFile, RemoteFile, RemoteTree};
 use wintermute_ssh::{PipeEvent, Session, SshTarget, Stream};
 
 use super::listing::{EntryType, Listing};
@@ -99,7 +99,7 @@ impl Engine {
         offset: u64,
         meta: FileMeta,
         body: S,
-    ) -> CoreResult<()>
+    ) -> CoreResult<FileProgress>
     where
         S: FutStream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
@@ -114,7 +114,8 @@ impl Engine {
         let cmd = remote::append(&dir, &name, &part, offset, meta.size, meta.mode, meta.mtime);
         let result = put(&session, &cmd, body).await;
         session.close().await;
-        result
+        let bytes = result?;
+        Ok(FileProgress { bytes, complete: bytes == meta.size })
     }
 
     /// The file at `path` on the instance from byte `offset` on, as a stream of chunks.
@@ -175,7 +176,8 @@ impl Engine {
     }
 }
 
-async fn put<S, E>(session: &Session, cmd: &str, mut body: S) -> CoreResult<()>
+/// Runs the append command with `body` as its input; returns the bytes the copy holds now.
+async fn put<S, E>(session: &Session, cmd: &str, mut body: S) -> CoreResult<u64>
 where
     S: FutStream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
@@ -189,18 +191,18 @@ where
         writer.eof().await.map_err(ssh_failed)
     };
     let read = async {
-        let mut stderr = Vec::new();
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         loop {
             match reader.next().await.map_err(ssh_failed)? {
                 PipeEvent::Output(Stream::Stderr, d) => stderr.extend_from_slice(&d),
-                PipeEvent::Output(_, _) => {}
-                PipeEvent::Exit(status) => return Ok::<_, CoreError>((status, stderr)),
+                PipeEvent::Output(Stream::Stdout, d) => stdout.extend_from_slice(&d),
+                PipeEvent::Exit(status) => return Ok::<_, CoreError>((status, stdout, stderr)),
             }
         }
     };
     tokio::pin!(send, read);
     let mut sent = false;
-    let (status, stderr) = loop {
+    let (status, stdout, stderr) = loop {
         tokio::select! {
             r = &mut send, if !sent => { r?; sent = true; }
             r = &mut read => break r?,
@@ -208,7 +210,10 @@ where
     };
     let msg = String::from_utf8_lossy(&stderr).trim().to_owned();
     match status {
-        0 => Ok(()),
+        0 => String::from_utf8_lossy(&stdout)
+            .trim()
+            .parse()
+            .map_err(|_| CoreError::Unavailable("the instance did not say how much of the file it holds".into())),
         // The partial copy is not as long as the offset given, or the file is not complete yet
         // (a cut body): the caller lists again and resumes.
         75 | 76 => Err(CoreError::Conflict(msg)),

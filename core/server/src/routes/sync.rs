@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use wintermute_api::sync::{RemoteTree, TransferRequest};
+use wintermute_api::sync::{FileProgress, RemoteTree, TransferRequest};
 use wintermute_api::tasks::Task;
 use wintermute_api::ApiError;
 use wintermute_core::sync::{Direction, FileMeta};
@@ -110,22 +110,22 @@ pub struct PutQuery {
     pub mode: u32,
 }
 
-/// Streams a file from a workstation to the instance ("upload data"). The body is appended to
-/// the file's partial copy, which must hold `offset` bytes (409 otherwise: list again and
-/// resume); when it holds `size` bytes the file gets its mode and time and is put in place.
+/// Streams a file, or the next piece of it, from a workstation to the instance ("upload data").
+/// The body is appended to the file's partial copy, which must hold `offset` bytes (409
+/// otherwise: list again and resume); when it holds `size` bytes the file gets its mode and
+/// time and is put in place.
 #[utoipa::path(put, path = "/api/v1/instances/{id}/files", tag = "instances", security(("bearer" = [])), params(("id" = i64, Path), PutQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+    responses((status = 200, body = FileProgress), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
 pub async fn put_file(
     State(s): State<AppState>,
     Authed(c): Authed,
     Path(id): Path<i64>,
     Query(q): Query<PutQuery>,
     body: Body,
-) -> HttpResult<StatusCode> {
+) -> HttpResult<axum::Json<FileProgress>> {
     let meta = FileMeta { size: q.size, mtime: (q.mtime, q.mtime_nsec.min(999_999_999)), mode: q.mode & 0o7777 };
-    s.engine.instance_file_put(&c, id, &q.path, q.offset, meta, body.into_data_stream()).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(axum::Json(s.engine.instance_file_put(&c, id, &q.path, q.offset, meta, body.into_data_stream()).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

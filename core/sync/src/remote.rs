@@ -2,7 +2,10 @@
 //! install. Names never appear in a command line except quoted; lists of names go through
 //! stdin, NUL-separated.
 
-use crate::provisioning::commands::quote;
+/// `v` as one single-quoted shell word.
+pub fn quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', r"'\''"))
+}
 
 /// A remote path as a shell word: `~` and `~/…` start at the login user's home.
 pub fn word(path: &str) -> String {
@@ -42,17 +45,19 @@ pub fn tar(dir: &str) -> String {
     format!("cd -- {} && exec tar --format=posix -c -f - --no-recursion --null -T -", word(dir))
 }
 
-/// Appends stdin to the partial copy of `rel` in `dir` (which must hold `offset` bytes now),
-/// then, once it has `size` bytes, gives it `mode` and `mtime` and renames it into place.
-/// Exit 75 when the partial copy is not as long as expected.
+/// Appends stdin to the partial copy of `rel` in `dir` (which must hold `offset` bytes now;
+/// exit 75 otherwise) and prints how many bytes it holds then. Once it has `size` bytes it gets
+/// `mode` and `mtime` and is renamed into place; fewer bytes stay in the partial copy for the
+/// next piece; more are an error (exit 76).
 pub fn append(dir: &str, rel: &str, part: &str, offset: u64, size: u64, mode: u32, mtime: (i64, u32)) -> String {
     let (d, f, p) = (word(dir), quote(rel), quote(part));
     format!(
         "mkdir -p -- {d} && cd -- {d} || exit 1; f={f}; p={p}; mkdir -p -- \"$(dirname -- \"$f\")\" || exit 1; \
          if [ -e \"$p\" ]; then n=$(wc -c < \"$p\") || exit 1; else n=0; fi; \
          [ \"$n\" -eq {offset} ] || {{ echo \"wm-sync: the partial copy has $n bytes, not {offset}\" >&2; exit 75; }}; \
-         cat >> \"$p\" || exit 1; n=$(wc -c < \"$p\"); \
-         [ \"$n\" -eq {size} ] || {{ echo \"wm-sync: received $n bytes of {size}\" >&2; exit 76; }}; \
+         cat >> \"$p\" || exit 1; n=$(wc -c < \"$p\") || exit 1; echo \"$n\"; \
+         [ \"$n\" -lt {size} ] && exit 0; \
+         [ \"$n\" -eq {size} ] || {{ echo \"wm-sync: received $n bytes, more than {size}\" >&2; exit 76; }}; \
          chmod {mode:o} -- \"$p\" && touch -m -d @{}.{:09} -- \"$p\" && mv -f -- \"$p\" \"$f\"",
         mtime.0, mtime.1
     )

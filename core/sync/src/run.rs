@@ -373,7 +373,12 @@ pub async fn upload(
             }
             std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
             let mut sink = Sink::new(tx, prog);
-            jail::pump(&mut file, size - offset, |d| sink.data(d))?;
+            let sent = jail::pump(&mut file, size - offset, |d| sink.data(d))?;
+            if sent < size - offset {
+                // It shrank while being read: the partial copy stays short and is not put in
+                // place; the next attempt plans again.
+                return Err(SyncError::Changed(path));
+            }
             sink.flush()
         });
         let cmd = remote::append(&trees.remote, rel, &part, offset, e.size, e.mode, e.mtime);

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wintermute_core::sync::{self, Direction, LocalSide, Progress, Report, Retries, SyncError, Transfer};
 use wintermute_custody::UserKeyPair;
 use wintermute_ssh::test_sshd::TestSshd;
 use wintermute_ssh::{connect, Pinned};
+use wintermute_sync::{self as sync, Direction, LocalSide, Progress, Report, Retries, SyncError, Transfer};
 
 const USER: &str = "nobody";
 const OTHER: &str = "daemon";

@@ -148,7 +148,7 @@ impl Plan {
             }
         }
         plan.dirs = dirs.into_iter().collect();
-        for (path, d) in &dest.entries {
+        for path in dest.entries.keys() {
             if !source.entries.contains_key(path) {
                 // Only the top of a removed subtree.
                 let covered = path.rsplit_once('/').is_some_and(|(parent, _)| {
@@ -157,7 +157,6 @@ impl Plan {
                 if !covered {
                     plan.extra.push(path.clone());
                 }
-                let _ = d;
             }
         }
         plan
