@@ -151,7 +151,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn start(&self, files: u64, bytes: u64) {
+    /// A new attempt: the totals of its plan, nothing done yet.
+    pub fn start(&self, files: u64, bytes: u64) {
         self.files_total.store(files, Ordering::Relaxed);
         self.bytes_total.store(bytes, Ordering::Relaxed);
         self.files_done.store(0, Ordering::Relaxed);
