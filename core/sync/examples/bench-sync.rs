@@ -33,7 +33,8 @@ struct Args {
     rounds: usize,
 }
 
-fn args() -> Args {
+/// The arguments, or `None` after printing the help.
+fn args() -> Option<Args> {
     let mut a = Args { small: 10_000, large: 4, large_mb: 128, rounds: 3 };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -45,12 +46,12 @@ fn args() -> Args {
             "--rounds" => a.rounds = v(),
             "--help" | "-h" => {
                 println!("bench-sync [--small N] [--large N] [--large-mb N] [--rounds N]");
-                std::process::exit(0);
+                return None;
             }
             other => panic!("unknown argument {other}"),
         }
     }
-    a
+    Some(a)
 }
 
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -174,7 +175,7 @@ fn secs(d: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let a = args();
+    let Some(a) = args() else { return };
     let login = "nobody";
     let key = UserKeyPair::generate("bench-sync");
     let sshd = TestSshd::start(&[&key.public_openssh()]);

@@ -133,11 +133,9 @@ struct LocalFile {
     mode: u32,
 }
 
-/// Regular files under `top` by relative path; directories by relative path; symlinks are
-/// skipped (and named).
-fn walk(top: &Path) -> anyhow::Result<(BTreeMap<String, LocalFile>, Vec<(String, u32)>)> {
+/// Regular files under `top` by relative path; symlinks are skipped (and named).
+fn walk(top: &Path) -> anyhow::Result<BTreeMap<String, LocalFile>> {
     let mut files = BTreeMap::new();
-    let mut dirs = Vec::new();
     let mut stack = vec![(top.to_owned(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
         for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -146,7 +144,6 @@ fn walk(top: &Path) -> anyhow::Result<(BTreeMap<String, LocalFile>, Vec<(String,
             let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
             let m = fs::symlink_metadata(e.path())?;
             if m.is_dir() {
-                dirs.push((r.clone(), m.mode() & 0o7777));
                 stack.push((e.path(), r));
             } else if m.is_file() {
                 let mtime = (m.mtime(), m.mtime_nsec() as u32);
@@ -156,7 +153,7 @@ fn walk(top: &Path) -> anyhow::Result<(BTreeMap<String, LocalFile>, Vec<(String,
             }
         }
     }
-    Ok((files, dirs))
+    Ok(files)
 }
 
 fn same(size: u64, mtime: (i64, u32), r: &RemoteFile) -> bool {
@@ -181,7 +178,7 @@ async fn local_upload(s: &Session, id: i64, source: &str, target: &str) -> anyho
         };
         (BTreeMap::from([(name, f)]), target)
     } else if meta.is_dir() {
-        let (files, _) = walk(src)?;
+        let files = walk(src)?;
         let dir = if source.ends_with('/') {
             target
         } else {
