@@ -206,7 +206,8 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
                     _ => Err(CliError::invalid(format!("--upload takes SOURCE:TARGET, not {u:?}"))),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let setup = Setup { provision: !no_provision, update, reboot, packages, services, user, scripts, data_upload };
+            let setup =
+                Setup { provision: !no_provision, update, reboot, packages, services, user, scripts, data_upload };
             let storage = match (volume_gb, reuse_volume) {
                 (Some(size_gb), _) => LaunchStorage::New(NewStorage {
                     size_gb,
