@@ -19,6 +19,9 @@ use crate::users::{Group, GroupPatch, NewGroup, NewUser, PermissionSet, User, Us
 use crate::{Health, Page};
 
 mod cloud;
+mod sync;
+
+pub use sync::FileMeta;
 
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@ pub mod rights;
 pub mod scenarios;
 pub mod settings;
 pub mod setup;
+pub mod sync;
 pub mod tags;
 pub mod tasks;
 pub mod users;

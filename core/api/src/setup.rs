@@ -30,6 +30,10 @@ pub struct Setup {
     /// User defined scripts (manual 6.6) run at the end of the set-up, in sequence order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<ScriptRun>,
+    /// Data uploaded from the owner's data directory on the core once the storage is mounted
+    /// (7.3.2 "Data Synchronization"), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_upload: Vec<DataUpload>,
 }
 
 /// One user defined script to run on the new instances (the "UDS" table of the Setup tab).
@@ -46,6 +50,16 @@ pub struct ScriptRun {
     pub parameters: Option<String>,
 }
 
+/// One upload at launch: `source` in the owner's data directory on the core (a full path inside
+/// it or a path relative to it; a trailing `/` means its contents), `target` a directory on the
+/// instance — best the encrypted volume's mount point or a directory in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataUpload {
+    pub source: String,
+    pub target: String,
+}
+
 fn yes() -> bool {
     true
 }
@@ -60,6 +74,7 @@ impl Default for Setup {
             services: String::new(),
             user: None,
             scripts: Vec::new(),
+            data_upload: Vec::new(),
         }
     }
 }

@@ -17,7 +17,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    admin, audit, auth, groups, instances, keys, providers, rights, scenarios, settings, ssh, tasks, tokens, users,
+    admin, audit, auth, groups, instances, keys, providers, rights, scenarios, settings, ssh, sync, tasks, tokens,
+    users,
 };
 use crate::exit::{Exit, EXIT_CODES_HELP};
 use crate::session::App;
@@ -89,6 +90,10 @@ enum Command {
     Templates(scenarios::TemplatesArgs),
     /// A terminal on an instance through the core (which holds the key), or run a command there
     Ssh(ssh::SshArgs),
+    /// Upload data to an instance: from your data directory on the core (or this machine with --local)
+    Upload(sync::TransferArgs),
+    /// Download data from an instance: into your data directory on the core (or this machine with --local)
+    Download(sync::TransferArgs),
     /// Administration of the core
     #[command(subcommand)]
     Admin(admin::AdminCmd),
@@ -118,6 +123,8 @@ async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Ssh(a) => ssh::run(app, a).await,
         Command::Scenarios(a) => scenarios::scenarios(app, a).await,
         Command::Templates(a) => scenarios::templates(app, a).await,
+        Command::Upload(a) => sync::upload(app, a).await,
+        Command::Download(a) => sync::download(app, a).await,
         Command::Admin(c) => admin::run(app, c).await,
     }
 }

@@ -22,6 +22,7 @@ pub mod rights;
 pub mod scenarios;
 pub mod settings;
 pub mod store;
+pub mod sync;
 pub mod tasks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

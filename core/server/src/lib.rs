@@ -24,7 +24,7 @@ use wintermute_api::ErrorCode;
 use wintermute_core::{Config, Engine, FirstStart};
 
 use crate::error::HttpError;
-use crate::routes::{auth, console, events, instances, keys, providers, rights, scenarios, system, tasks, users};
+use crate::routes::{auth, console, events, instances, keys, providers, rights, scenarios, sync, system, tasks, users};
 use crate::state::AppState;
 
 /// The API routes and the OpenAPI document describing exactly them.
@@ -81,6 +81,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(instances::batch))
         .routes(routes!(instances::get, instances::update))
         .routes(routes!(instances::action))
+        .routes(routes!(sync::upload))
+        .routes(routes!(sync::download))
+        .routes(routes!(sync::volume_upload))
+        .routes(routes!(sync::volume_download))
+        .routes(routes!(sync::files, sync::put_file))
+        .routes(routes!(sync::get_file))
         .routes(routes!(instances::list_volumes, instances::create_volume))
         .routes(routes!(instances::get_volume, instances::update_volume, instances::delete_volume))
         .routes(routes!(instances::attach_volume))

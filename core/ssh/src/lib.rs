@@ -31,6 +31,7 @@ mod error;
 mod exec;
 mod handler;
 mod host_key;
+mod pipe;
 mod session;
 mod target;
 mod terminal;
@@ -42,6 +43,7 @@ pub use connect::connect;
 pub use error::SshError;
 pub use exec::{ExecOutput, Stream, MAX_EXEC_OUTPUT};
 pub use host_key::{AcceptAny, HostKeyPolicy, Pinned};
+pub use pipe::{PipeEvent, PipeReader, PipeWriter};
 pub use session::Session;
 pub use target::SshTarget;
 pub use terminal::{

@@ -7,7 +7,7 @@ use wintermute_api::instances::{
     NewStorage, NewVolume, Volume, VolumePatch, VolumeType,
 };
 
-use wintermute_api::setup::{Setup, SetupUser};
+use wintermute_api::setup::{DataUpload, Setup, SetupUser};
 
 use super::providers::{provider_by, task_started};
 use crate::exit::CliError;
@@ -128,6 +128,10 @@ pub struct LaunchArgs {
     /// Save this request as a template under NAME instead of launching it
     #[arg(long)]
     pub save_template: Option<String>,
+    /// Upload data after the storage is mounted: SOURCE:TARGET, SOURCE in your data directory
+    /// on the core, TARGET on the instance (e.g. "deck1/:/mnt/data/"); may be repeated
+    #[arg(long = "upload", value_name = "SOURCE:TARGET")]
+    pub data_upload: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +178,7 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
                 user_password_stdin,
                 scripts,
                 save_template,
+                data_upload,
             } = *a;
             let mut runs = Vec::with_capacity(scripts.len());
             for spec in &scripts {
@@ -192,7 +197,17 @@ pub async fn run(app: &App, args: InstancesArgs) -> anyhow::Result<()> {
                 }
                 None => None,
             };
-            let setup = Setup { provision: !no_provision, update, reboot, packages, services, user, scripts };
+            let data_upload = data_upload
+                .iter()
+                .map(|u| match u.split_once(':') {
+                    Some((source, target)) if !source.is_empty() && !target.is_empty() => {
+                        Ok(DataUpload { source: source.into(), target: target.into() })
+                    }
+                    _ => Err(CliError::invalid(format!("--upload takes SOURCE:TARGET, not {u:?}"))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let setup =
+                Setup { provision: !no_provision, update, reboot, packages, services, user, scripts, data_upload };
             let storage = match (volume_gb, reuse_volume) {
                 (Some(size_gb), _) => LaunchStorage::New(NewStorage {
                     size_gb,

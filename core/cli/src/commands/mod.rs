@@ -13,6 +13,7 @@ pub mod rights;
 pub mod scenarios;
 pub mod settings;
 pub mod ssh;
+pub mod sync;
 pub mod tasks;
 pub mod tokens;
 pub mod users;

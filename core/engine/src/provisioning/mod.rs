@@ -303,6 +303,9 @@ impl Run<'_> {
         // --- storage ---
         self.mount_storage().await?;
 
+        // --- data upload at launch (7.3.2 "Data Synchronization"): see crate::sync ---
+        e.upload_at_launch(self.ctx, self.instance_id, &setup.data_upload).await?;
+
         // --- user defined scripts, stage post-data-transfer (manual 6.6), in sequence order ---
         if !scripts.is_empty() {
             e.set_instance_status(self.instance_id, InstanceStatus::Initializing, "running scripts").await?;

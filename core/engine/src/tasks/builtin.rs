@@ -19,6 +19,7 @@ pub fn register_builtin(mgr: &TaskManager, config: &Config) {
     crate::custody::register_tasks(mgr);
     crate::providers::register_tasks(mgr);
     crate::instances::register_tasks(mgr);
+    crate::sync::task::register(mgr);
     if config.debug.test_tasks {
         mgr.register(Arc::new(DebugSteps { resumable: true }));
         mgr.register(Arc::new(DebugSteps { resumable: false }));

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod providers;
 pub mod rights;
 pub mod scenarios;
+pub mod sync;
 pub mod system;
 pub mod tasks;
 pub mod users;

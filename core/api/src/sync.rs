@@ -1,0 +1,80 @@
+//! Data sync (manual 7.3.6 Upload/Download, 7.4.1): moving files between the user's data
+//! directory on the core and an instance, and between a workstation and an instance through the
+//! core.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /api/v1/instances/{id}/upload`, `/download`, and the same on `/api/v1/volumes/{id}`.
+///
+/// For an upload `source` is in the caller's data directory on the core (WMAIS_DATA_BASE_PATH:
+/// a full path inside it or a path relative to it) and `target` a path on the instance; for a
+/// download the other way round. A trailing `/` on the source means its contents (as rsync reads
+/// it): `deck1/` to `/mnt/data/` puts deck1's files in /mnt/data, `deck1` puts the directory
+/// deck1 there. The target is always a directory. On a volume, the instance path is relative to
+/// the volume's mount point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    pub source: String,
+    pub target: String,
+    /// Delete what is in the target but not in the source.
+    #[serde(default)]
+    pub delete: bool,
+    /// Compare files by SHA-256 instead of size and modification time.
+    #[serde(default)]
+    pub checksum: bool,
+}
+
+/// What a finished transfer task did (the `result` a task of kind `instance.transfer` logs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TransferSummary {
+    pub files_sent: u64,
+    pub bytes_sent: u64,
+    pub files_unchanged: u64,
+    pub deleted: u64,
+    pub attempts: u32,
+    /// Paths left out (symlinks, names that are not UTF-8), with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// One file of a workstation directory, as `GET /api/v1/instances/{id}/files?path=` lists it
+/// and as a workstation describes what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RemoteFile {
+    /// Relative to the listed directory, `/`-separated.
+    pub path: String,
+    pub dir: bool,
+    pub size: u64,
+    /// Seconds since 1970 and nanoseconds.
+    pub mtime: i64,
+    pub mtime_nsec: u32,
+    /// Permission bits (e.g. 420 for 0644).
+    pub mode: u32,
+}
+
+/// `GET /api/v1/instances/{id}/files?path=` — the tree under a path on the instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RemoteTree {
+    /// `dir`, `file` or `missing`.
+    pub kind: String,
+    pub files: Vec<RemoteFile>,
+    /// Partial copies left by cut uploads: path (as in `files`) -> bytes so far, for resuming.
+    pub partial: Vec<PartialFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PartialFile {
+    pub path: String,
+    pub size: u64,
+    pub mtime: i64,
+    pub bytes: u64,
+}
+
+/// The answer of `PUT /api/v1/instances/{id}/files`: how many bytes of the file the instance
+/// holds now, and whether it is complete (then it is in place with its mode and time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FileProgress {
+    pub bytes: u64,
+    pub complete: bool,
+}
