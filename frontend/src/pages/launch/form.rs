@@ -225,6 +225,8 @@ impl Form {
                 user: with_user
                     .get_untracked()
                     .then(|| SetupUser { name: user_name.get_untracked(), password: password.get_untracked() }),
+                // The dialog has no "Data Synchronization" part yet.
+                data_upload: Vec::new(),
                 scripts: uds
                     .get_untracked()
                     .into_iter()
