@@ -2,26 +2,14 @@
 //! address discovered through a local test server standing in for WMAIS_SG_AUTO_IP_DISCOVER.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/discovery.rs"]
+mod discovery;
+use discovery::discovery_server;
+
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wintermute_api::ErrorCode;
 use wintermute_core::store::Backend;
 use wintermute_core::testing::TestCore;
-
-/// Answers every request with `body` (a tiny HTTP/1.1 server on loopback).
-async fn discovery_server(body: &'static str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-            let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-            let _ = s.write_all(reply.as_bytes()).await;
-        }
-    });
-    format!("http://{addr}/")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingress_follows_the_settings() {

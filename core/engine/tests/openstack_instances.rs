@@ -7,6 +7,10 @@
 //! opens SSH.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/discovery.rs"]
+mod discovery;
+use discovery::discovery_server;
+
 use wintermute_api::instances::{
     AllowedSecurityGroups, InstanceAction, InstanceStatus, LaunchRequest, LaunchStorage, NewStorage, NewVolume,
     VolumeStatus, VolumeType,
@@ -21,22 +25,6 @@ use wintermute_cloud::{CloudProvider, InstanceSpec, InstanceState, ObjectRef, Ta
 use wintermute_cloud_openstack::testing::{Lab, PASSWORD, PROJECT, REGION, USER};
 use wintermute_core::store::Backend;
 use wintermute_core::testing::TestCore;
-
-/// Answers every request with the core's "public" address (WMAIS_SG_AUTO_IP_DISCOVER on loopback).
-async fn discovery_server(body: &'static str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-            let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-            let _ = s.write_all(reply.as_bytes()).await;
-        }
-    });
-    format!("http://{addr}/")
-}
 
 fn launch_req(image_id: i64) -> LaunchRequest {
     LaunchRequest {
