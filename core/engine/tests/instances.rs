@@ -9,6 +9,9 @@
 #[path = "common/discovery.rs"]
 mod discovery;
 use discovery::discovery_server;
+#[path = "common/catalog.rs"]
+mod catalog;
+use catalog::{allowed_provider, analysts_may_launch, aws_provider, imported_image};
 
 use std::time::Duration;
 
@@ -16,11 +19,9 @@ use wintermute_api::instances::{
     AllowedSecurityGroups, AttachVolume, InstanceAction, InstanceStatus, LaunchRequest, LaunchStorage, Limits,
     NewStorage, NewVolume, VolumeStatus, VolumeType,
 };
-use wintermute_api::providers::{ImagePatch, ImportImage, NewProvider, OsType, ProviderPatch};
-use wintermute_api::rights::{ObjectKind, ObjectRight, RightChange};
+use wintermute_api::providers::{ImagePatch, OsType};
 use wintermute_api::setup::Setup;
 use wintermute_api::tasks::TaskState;
-use wintermute_api::users::NewGroup;
 use wintermute_api::ErrorCode;
 use wintermute_cloud::{CloudProvider, InstanceSpec, InstanceState, ObjectRef, Tags, TAG_CORE};
 use wintermute_cloud_aws::testing::moto;
@@ -80,47 +81,10 @@ async fn story(backend: Backend) {
     engine.settings_set(&admin, "WMAIS_SG_AUTO_IP_DISCOVER", serde_json::json!(discover)).await.unwrap();
 
     // --- a provider, an allowed region and type, an enabled image ---
-    let p = engine
-        .providers_create(
-            &admin,
-            &NewProvider {
-                name: "aws".into(),
-                access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-                secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-                endpoint_url: Some(moto.url()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let t = core.finished_task(&admin, engine.providers_sync(&admin, p.id).await.unwrap().id).await;
-    assert_eq!(t.state, TaskState::Succeeded, "{}", t.message);
-    engine
-        .providers_update(
-            &admin,
-            p.id,
-            &ProviderPatch {
-                allowed_regions: Some(vec![REGION.into()]),
-                allowed_instance_types: Some(vec!["t3.micro".into()]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let p = allowed_provider(&core, &aws_provider(moto.url()), REGION, "t3.micro").await;
     let ami = engine.images_search(&admin, p.id, REGION, "amzn").await.unwrap()[0].cloud_id.clone();
-    let image = engine
-        .images_import(&admin, &ImportImage { provider_id: p.id, region: REGION.into(), cloud_id: ami.clone() })
-        .await
-        .unwrap();
-    let g = engine
-        .groups_create(&admin, &NewGroup { name: "analysts".into(), members: vec![ana.id], ..Default::default() })
-        .await
-        .unwrap();
-    let grant = |kind, id, right| RightChange { object_kind: kind, object_id: id, group_id: g.id, right };
-    for r in [ObjectRight::View, ObjectRight::CreateInstances, ObjectRight::CreateVolume] {
-        engine.change_right(&admin, &grant(ObjectKind::Provider, p.id, r), true).await.unwrap();
-    }
-    engine.change_right(&admin, &grant(ObjectKind::Image, image.id, ObjectRight::View), true).await.unwrap();
+    let image = imported_image(&core, p.id, REGION, &ami).await;
+    let g = analysts_may_launch(&core, vec![ana.id], p.id, image.id).await;
 
     // --- refusals, all before any cloud call ---
     let code =

@@ -10,16 +10,17 @@
 #[path = "common/discovery.rs"]
 mod discovery;
 use discovery::discovery_server;
+#[path = "common/catalog.rs"]
+mod catalog;
+use catalog::{allowed_provider, analysts_may_launch, imported_image};
 
 use wintermute_api::instances::{
     AllowedSecurityGroups, InstanceAction, InstanceStatus, LaunchRequest, LaunchStorage, NewStorage, NewVolume,
     VolumeStatus, VolumeType,
 };
-use wintermute_api::providers::{ImagePatch, ImportImage, NewProvider, OsType, ProviderKind, ProviderPatch};
-use wintermute_api::rights::{ObjectKind, ObjectRight, RightChange};
+use wintermute_api::providers::{ImagePatch, NewProvider, OsType, ProviderKind, ProviderPatch};
 use wintermute_api::setup::Setup;
 use wintermute_api::tasks::TaskState;
-use wintermute_api::users::NewGroup;
 use wintermute_api::ErrorCode;
 use wintermute_cloud::{CloudProvider, InstanceSpec, InstanceState, ObjectRef, Tags, TAG_CORE};
 use wintermute_cloud_openstack::testing::{Lab, PASSWORD, PROJECT, REGION, USER};
@@ -160,40 +161,15 @@ async fn story(backend: Backend) {
     engine.settings_set(&admin, "WMAIS_SG_AUTO_IP_DISCOVER", serde_json::json!(discover)).await.unwrap();
 
     // --- a provider, an allowed region and flavor, an enabled Glance image ---
-    let p = engine.providers_create(&admin, &openstack_provider(&lab)).await.unwrap();
-    let t = core.finished_task(&admin, engine.providers_sync(&admin, p.id).await.unwrap().id).await;
-    assert_eq!(t.state, TaskState::Succeeded, "{}", t.message);
-    engine
-        .providers_update(
-            &admin,
-            p.id,
-            &ProviderPatch {
-                allowed_regions: Some(vec![REGION.into()]),
-                allowed_instance_types: Some(vec!["m1.small".into()]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let p = allowed_provider(&core, &openstack_provider(&lab), REGION, "m1.small").await;
     let found = engine.images_search(&admin, p.id, REGION, "debian").await.unwrap();
     assert_eq!(found.len(), 1);
     let glance_id = found[0].cloud_id.clone();
     let by_id = engine.images_search(&admin, p.id, REGION, &format!("image_id:{glance_id}")).await.unwrap();
     assert_eq!(by_id[0].name, "debian-12-genericcloud-amd64");
-    let image = engine
-        .images_import(&admin, &ImportImage { provider_id: p.id, region: REGION.into(), cloud_id: glance_id.clone() })
-        .await
-        .unwrap();
+    let image = imported_image(&core, p.id, REGION, &glance_id).await;
     assert!(!image.enabled, "imported images start disabled");
-    let g = engine
-        .groups_create(&admin, &NewGroup { name: "analysts".into(), members: vec![ana.id], ..Default::default() })
-        .await
-        .unwrap();
-    let grant = |kind, id, right| RightChange { object_kind: kind, object_id: id, group_id: g.id, right };
-    for r in [ObjectRight::View, ObjectRight::CreateInstances, ObjectRight::CreateVolume] {
-        engine.change_right(&admin, &grant(ObjectKind::Provider, p.id, r), true).await.unwrap();
-    }
-    engine.change_right(&admin, &grant(ObjectKind::Image, image.id, ObjectRight::View), true).await.unwrap();
+    analysts_may_launch(&core, vec![ana.id], p.id, image.id).await;
 
     // --- refusals, all before any cloud call ---
     let calls_before = lab.fake.seen().len();
