@@ -17,6 +17,7 @@ use crate::events::use_live;
 use crate::pages::images::os_name;
 use crate::pages::launch::LaunchDialog;
 use crate::pages::security::SecurityDialog;
+use crate::pages::transfer::{Target, TransferDialog, Way};
 use crate::rights::Rights;
 use crate::ui::{fmt_time, Confirm, ErrorBox, Info};
 
@@ -26,6 +27,7 @@ enum Dialog {
     Launch,
     Security(i64),
     Terminate(Vec<Instance>),
+    Transfer(Target, Way),
 }
 
 /// The row colour of a status (7.3.1): green ready, yellow not ready, white on the way.
@@ -288,6 +290,7 @@ pub fn Instances() -> impl IntoView {
                     view! { <LaunchDialog on_close=close on_launched=launched /> }.into_any()
                 }
                 Dialog::Security(id) => view! { <SecurityDialog kind=ObjectKind::Instance id=id on_close=close /> }.into_any(),
+                Dialog::Transfer(target, way) => view! { <TransferDialog target=target way=way on_close=close /> }.into_any(),
                 Dialog::Terminate(list) => {
                     let ids: Vec<i64> = list.iter().map(|i| i.id).collect();
                     let names = list.iter().map(|i| i.name.clone()).collect::<Vec<_>>().join(", ");
@@ -359,6 +362,29 @@ fn InstanceRow(
                     }
                 >
                     {action_text(a)}
+                </button>
+            </Show>
+        }
+    };
+    // Upload / download data (7.3.6): with the right, on a running instance.
+    let transfer_item = move |way: Way| {
+        let (right, label) = match way {
+            Way::Upload => (ObjectRight::UploadData, "Upload data"),
+            Way::Download => (ObjectRight::DownloadData, "Download data"),
+        };
+        let target = Target::Instance { id, name: me.with_value(|i| i.name.clone()) };
+        view! {
+            <Show when=move || may(right)>
+                <button
+                    type="button"
+                    role="menuitem"
+                    disabled=status != InstanceStatus::Running
+                    on:click={
+                        let target = target.clone();
+                        move |_| dialog.set(Dialog::Transfer(target.clone(), way))
+                    }
+                >
+                    {label}
                 </button>
             </Show>
         }
@@ -510,6 +536,8 @@ fn InstanceRow(
                                         <a href=format!("http://{host}/") target="_blank" rel="noopener" role="menuitem">"Web http"</a>
                                     }
                                 })}
+                            {transfer_item(Way::Upload)}
+                            {transfer_item(Way::Download)}
                             {action_item(InstanceAction::MountStorage)}
                             {action_item(InstanceAction::PowerOff)}
                             {action_item(InstanceAction::PowerOn)}

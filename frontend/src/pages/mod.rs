@@ -14,4 +14,5 @@ pub mod security;
 pub mod settings;
 pub mod storage;
 pub mod tasks;
+pub mod transfer;
 pub mod users;

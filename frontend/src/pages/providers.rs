@@ -3,7 +3,6 @@
 //! live task log, "Edit security" and delete.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use wintermute_api::providers::{NewProvider, Provider, ProviderKind, ProviderPatch};
 use wintermute_api::rights::ObjectKind;
 use wintermute_api::tasks::TaskState;
@@ -11,7 +10,8 @@ use wintermute_api::tasks::TaskState;
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::events::use_live;
 use crate::pages::security::SecurityDialog;
-use crate::ui::{fmt_opt_time, fmt_time, tab_button, Confirm, ErrorBox, Modal, StateBadge};
+use crate::pages::tasks::TaskFollow;
+use crate::ui::{fmt_opt_time, tab_button, Confirm, ErrorBox, Modal};
 use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
@@ -443,7 +443,7 @@ fn ProviderDialog(
                         }
                     }}
                 </div>
-                {move || sync_task.get().map(|id| view! { <SyncProgress task_id=id /> })}
+                {move || sync_task.get().map(|id| view! { <TaskFollow task_id=id class="sync-progress" label="Synchronization" /> })}
                 <ErrorBox error=error />
                 {move || notice.get().map(|n| view! { <p class="ok" role="status">{n}</p> })}
                 <div class="buttons">
@@ -490,42 +490,6 @@ fn checkbox(set: RwSignal<Vec<String>>, value: String, label: String) -> impl In
             />
             {format!(" {label}")}
         </label>
-    }
-}
-
-/// The synchronization task's state and its log as it is written.
-#[component]
-fn SyncProgress(task_id: i64) -> impl IntoView {
-    let live = use_live();
-    let task = move || live.tasks.with(|t| t.get(&task_id).cloned());
-    let lines = move || live.logs.with(|l| l.get(&task_id).cloned().unwrap_or_default());
-    view! {
-        <section class="sync-progress" aria-label="Synchronization">
-            {move || {
-                task()
-                    .map(|t| {
-                        view! {
-                            <p>
-                                <StateBadge state=t.state />
-                                " "
-                                {t.title.clone()}
-                                " — "
-                                {t.message.clone()}
-                                " "
-                                <A href=format!("/tasks/{task_id}")>"open task"</A>
-                            </p>
-                        }
-                    })
-            }}
-            <div class="log-box small" role="log" aria-live="polite">
-                <For each=lines key=|l| l.seq let:l>
-                    <div class=format!("log-row level-{}", l.level.as_str())>
-                        <time>{fmt_time(&l.at)}</time>
-                        <span class="msg">{l.line.clone()}</span>
-                    </div>
-                </For>
-            </div>
-        </section>
     }
 }
 

@@ -13,6 +13,7 @@ use crate::api::{act, load_into, use_auth, Loaded};
 use crate::events::use_live;
 use crate::pages::launch::{volume_type_name, VOLUME_TYPES};
 use crate::pages::security::SecurityDialog;
+use crate::pages::transfer::{Target, TransferDialog, Way};
 use crate::rights::Rights;
 use crate::ui::{fmt_time, Confirm, ErrorBox, Info, Modal};
 
@@ -25,6 +26,12 @@ enum Dialog {
     Detach(Volume),
     Delete(Volume),
     Security(i64),
+    Transfer(Target, Way),
+}
+
+/// A volume as the place data moves to or from (through the instance it is attached to).
+fn volume_target(v: &Volume) -> Target {
+    Target::Volume { id: v.id, name: v.name.clone(), mount_point: v.mount_point.clone() }
 }
 
 fn status_class(s: VolumeStatus) -> &'static str {
@@ -175,6 +182,12 @@ pub fn Storage() -> impl IntoView {
                                                                         <button type="button" role="menuitem" disabled=!attached on:click=move |_| dialog.set(Dialog::Detach(sv.get_value()))>"Detach"</button>
                                                                         <button type="button" role="menuitem" disabled=attached on:click=move |_| dialog.set(Dialog::Delete(sv.get_value()))>"Delete"</button>
                                                                     </Show>
+                                                                    <Show when=move || may(id, ObjectRight::UploadData)>
+                                                                        <button type="button" role="menuitem" disabled=!attached on:click=move |_| dialog.set(Dialog::Transfer(volume_target(&sv.get_value()), Way::Upload))>"Upload data"</button>
+                                                                    </Show>
+                                                                    <Show when=move || may(id, ObjectRight::DownloadData)>
+                                                                        <button type="button" role="menuitem" disabled=!attached on:click=move |_| dialog.set(Dialog::Transfer(volume_target(&sv.get_value()), Way::Download))>"Download data"</button>
+                                                                    </Show>
                                                                     <Show when=move || owns(id)>
                                                                         <button type="button" role="menuitem" on:click=move |_| dialog.set(Dialog::Security(id))>
                                                                             "Edit security"
@@ -233,6 +246,7 @@ pub fn Storage() -> impl IntoView {
                         .into_any()
                 }
                 Dialog::Security(id) => view! { <SecurityDialog kind=ObjectKind::Volume id=id on_close=close /> }.into_any(),
+                Dialog::Transfer(target, way) => view! { <TransferDialog target=target way=way on_close=close /> }.into_any(),
             }}
         </section>
     }

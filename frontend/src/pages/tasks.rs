@@ -174,6 +174,75 @@ fn TaskRow(id: i64, live: Live) -> impl IntoView {
     }
 }
 
+/// A task followed in place (a dialog that started it): state, progress bar, what it does now
+/// (for a transfer: files, bytes, rate and time left), Cancel while it runs, and its log as it
+/// is written.
+#[component]
+pub fn TaskFollow(
+    task_id: i64,
+    /// The section's class, for styles and tests.
+    #[prop(into)]
+    class: String,
+    #[prop(into)] label: String,
+) -> impl IntoView {
+    let auth = use_auth();
+    let live = use_live();
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    // Lines written before the events reached this view come from the API.
+    Effect::new(move |_| {
+        live.generation.track();
+        act(
+            auth,
+            busy,
+            error,
+            move |c| async move { Ok((c.task(task_id).await?, c.task_log(task_id, None).await?)) },
+            move |(task, log)| {
+                live.merge_task(task);
+                live.merge_log(task_id, log);
+            },
+        );
+    });
+    let task = Memo::new(move |_| live.tasks.with(|t| t.get(&task_id).cloned()));
+    let text = move |f: fn(&Task) -> String| move || task.with(|t| t.as_ref().map(f).unwrap_or_default());
+    let state = Memo::new(move |_| task.with(|t| t.as_ref().map(|t| t.state)));
+    let cancellable = Memo::new(move |_| task.with(|t| t.as_ref().is_some_and(|t| may_cancel(auth, t))));
+    let progress = Signal::derive(move || task.with(|t| t.as_ref().map(|t| t.progress).unwrap_or(0.0)));
+    let lines = move || live.logs.with(|l| l.get(&task_id).cloned().unwrap_or_default());
+    let log_box = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        let n = live.logs.with(|l| l.get(&task_id).map(|v| v.len()).unwrap_or(0));
+        if let (Some(el), true) = (log_box.get(), n > 0) {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
+    view! {
+        <section class=format!("task-follow {class}") aria-label=label data-state=move || state.get().map(|s| s.as_str()).unwrap_or("")>
+            <p class="task-line">
+                {move || state.get().map(|s| view! { <StateBadge state=s /> })}
+                " "
+                {text(|t| t.title.clone())}
+                " "
+                <A href=format!("/tasks/{task_id}")>"open task"</A>
+            </p>
+            <Progress value=progress />
+            <p class="task-message" role="status">{text(|t| t.message.clone())}</p>
+            <Show when=move || cancellable.get()>
+                <CancelButton id=task_id live=live />
+            </Show>
+            <ErrorBox error=error />
+            <div class="log-box small" node_ref=log_box role="log" aria-live="polite">
+                <For each=lines key=|l| l.seq let:l>
+                    <div class=format!("log-row level-{}", l.level.as_str())>
+                        <time>{fmt_time(&l.at)}</time>
+                        <span class="msg">{l.line.clone()}</span>
+                    </div>
+                </For>
+            </div>
+        </section>
+    }
+}
+
 #[component]
 fn CancelButton(id: i64, live: Live) -> impl IntoView {
     let auth = use_auth();
