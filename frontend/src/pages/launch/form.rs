@@ -6,7 +6,7 @@ use wintermute_api::instances::{
     LaunchRequest, LaunchStorage, NewStorage, VolumeType, DEFAULT_DEVICE, DEFAULT_MOUNT_POINT, MAX_VOLUME_GB,
 };
 use wintermute_api::setup::{
-    check_user_name, parse_packages, parse_parameters, parse_services, ScriptRun, Setup, SetupUser,
+    check_user_name, parse_packages, parse_parameters, parse_services, DataUpload, ScriptRun, Setup, SetupUser,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,8 @@ pub struct Form {
     pub password: RwSignal<String>,
     pub password2: RwSignal<String>,
     pub uds: RwSignal<Vec<UdsRow>>,
+    /// The Data Synchronization part: source on the core -> destination on the instance.
+    pub data_upload: RwSignal<Vec<DataUpload>>,
 }
 
 impl Form {
@@ -84,6 +86,7 @@ impl Form {
             password: RwSignal::new(String::new()),
             password2: RwSignal::new(String::new()),
             uds: RwSignal::new(Vec::new()),
+            data_upload: RwSignal::new(Vec::new()),
         }
     }
 
@@ -103,6 +106,8 @@ impl Form {
             password,
             password2,
             uds,
+            data_upload,
+            provision,
             ..
         } = *self;
         let mut out = Vec::new();
@@ -145,6 +150,9 @@ impl Form {
                 out.push(format!("Setup: parameters of UDS {}: {}", row.sequence, e.reason));
             }
         }
+        if !data_upload.with(|d| d.is_empty()) && !provision.get() {
+            out.push("Storage: data is uploaded by the set-up; turn the set-up on or remove the uploads.".into());
+        }
         if with_user.get() {
             if let Err(e) = check_user_name(&user_name.get()) {
                 out.push(format!("Setup: user: {}", e.reason));
@@ -186,6 +194,7 @@ impl Form {
             password,
             with_user,
             uds,
+            data_upload,
             ..
         } = *self;
         let storage = match mode.get_untracked() {
@@ -225,8 +234,7 @@ impl Form {
                 user: with_user
                     .get_untracked()
                     .then(|| SetupUser { name: user_name.get_untracked(), password: password.get_untracked() }),
-                // The dialog has no "Data Synchronization" part yet.
-                data_upload: Vec::new(),
+                data_upload: data_upload.get_untracked(),
                 scripts: uds
                     .get_untracked()
                     .into_iter()
@@ -269,6 +277,7 @@ impl Form {
             password,
             password2,
             uds,
+            data_upload,
             ..
         } = *self;
         name.set(r.name.clone());
@@ -307,6 +316,7 @@ impl Form {
         user_name.set(st.user.as_ref().map(|u| u.name.clone()).unwrap_or_default());
         password.set(String::new());
         password2.set(String::new());
+        data_upload.set(st.data_upload.clone());
         uds.set(
             st.scripts
                 .iter()

@@ -13,6 +13,7 @@ use wintermute_api::rights::{ObjectKind, ObjectRight};
 use wintermute_api::scenarios::{NewTemplate, Script, Template, TemplateLaunch};
 use wintermute_api::tasks::Task;
 
+mod data;
 mod form;
 mod uds;
 
@@ -125,6 +126,7 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
         password,
         password2,
         uds,
+        data_upload,
     } = form;
     let region_groups = RwSignal::new(Vec::<SecurityGroup>::new());
     // Templates.
@@ -385,6 +387,11 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
             ),
             ("Swarm", swarm.get()),
             ("Storage", storage),
+            (
+                "Data Synchronization",
+                data_upload
+                    .with(|d| d.iter().map(|u| format!("{} → {}", u.source, u.target)).collect::<Vec<_>>().join("; ")),
+            ),
             ("Setup", setup),
             (
                 "UDS",
@@ -642,6 +649,11 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
                             </label>
                         </div>
                     </Show>
+                    <data::DataUploads
+                        rows=data_upload
+                        mount_point=Signal::derive(move || if mode.get() == StorageMode::None { "/mnt/data".to_string() } else { mount_point.get() })
+                        disabled=Signal::derive(move || !provision.get())
+                    />
                 </div>
                 <div class="tab-panel" role="tabpanel" hidden=move || tab.get() != Tab::Setup>
                     <label class="check">
