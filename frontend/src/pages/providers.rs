@@ -62,7 +62,7 @@ pub fn Providers() -> impl IntoView {
                         </button>
                         <Show when=move || new_menu.get()>
                             <div class="dropdown" role="menu">
-                                {[ProviderKind::Aws, ProviderKind::Local]
+                                {[ProviderKind::Aws, ProviderKind::Openstack, ProviderKind::Local]
                                     .into_iter()
                                     .map(|k| {
                                         view! {
@@ -233,6 +233,14 @@ fn ProviderDialog(
     let error = RwSignal::new(None::<String>);
     let notice = RwSignal::new(None::<String>);
     let aws = kind == ProviderKind::Aws;
+    let openstack = kind == ProviderKind::Openstack;
+    // Both clouds take a login and a secret (AWS: access key id and secret key; OpenStack: user
+    // name and password) and an endpoint (OpenStack: the Keystone auth URL).
+    let cloud = aws || openstack;
+    let project = RwSignal::new(existing.as_ref().and_then(|p| p.project.clone()).unwrap_or_default());
+    let domain = RwSignal::new(existing.as_ref().and_then(|p| p.domain.clone()).unwrap_or_else(|| "Default".into()));
+    let address_mode =
+        RwSignal::new(existing.as_ref().and_then(|p| p.address_mode.clone()).unwrap_or_else(|| "floating".into()));
 
     // The allowed lists follow the provider as (re)loaded.
     Effect::new(move |_| {
@@ -275,11 +283,13 @@ fn ProviderDialog(
                     kind: Some(kind),
                     name: name.get_untracked(),
                     description: description.get_untracked(),
-                    access_key_id: if aws { access_key.get_untracked() } else { String::new() },
-                    secret_access_key: if aws { secret.get_untracked() } else { String::new() },
-                    endpoint_url: Some(endpoint.get_untracked()).filter(|e| aws && !e.trim().is_empty()),
-                    default_region: Some(region.get_untracked()).filter(|r| aws && !r.trim().is_empty()),
-                    ..NewProvider::default()
+                    access_key_id: if cloud { access_key.get_untracked() } else { String::new() },
+                    secret_access_key: if cloud { secret.get_untracked() } else { String::new() },
+                    endpoint_url: Some(endpoint.get_untracked()).filter(|e| cloud && !e.trim().is_empty()),
+                    default_region: Some(region.get_untracked()).filter(|r| cloud && !r.trim().is_empty()),
+                    project: Some(project.get_untracked()).filter(|p| openstack && !p.trim().is_empty()),
+                    domain: Some(domain.get_untracked()).filter(|d| openstack && !d.trim().is_empty()),
+                    address_mode: Some(address_mode.get_untracked()).filter(|_| openstack),
                 };
                 act(
                     auth,
@@ -301,14 +311,29 @@ fn ProviderDialog(
                 let p = ProviderPatch {
                     name: changed(name.get_untracked(), &old.name),
                     description: changed(description.get_untracked(), &old.description),
-                    access_key_id: if aws { changed(access_key.get_untracked(), &old.access_key_id) } else { None },
-                    secret_access_key: Some(secret.get_untracked()).filter(|s| aws && !s.is_empty()),
-                    endpoint_url: if aws {
+                    access_key_id: if cloud { changed(access_key.get_untracked(), &old.access_key_id) } else { None },
+                    secret_access_key: Some(secret.get_untracked()).filter(|s| cloud && !s.is_empty()),
+                    endpoint_url: if cloud {
                         changed(endpoint.get_untracked(), old.endpoint_url.as_deref().unwrap_or(""))
                     } else {
                         None
                     },
-                    default_region: if aws { changed(region.get_untracked(), &old.default_region) } else { None },
+                    default_region: if cloud { changed(region.get_untracked(), &old.default_region) } else { None },
+                    project: if openstack {
+                        changed(project.get_untracked(), old.project.as_deref().unwrap_or(""))
+                    } else {
+                        None
+                    },
+                    domain: if openstack {
+                        changed(domain.get_untracked(), old.domain.as_deref().unwrap_or("Default"))
+                    } else {
+                        None
+                    },
+                    address_mode: if openstack {
+                        changed(address_mode.get_untracked(), old.address_mode.as_deref().unwrap_or("floating"))
+                    } else {
+                        None
+                    },
                     allowed_regions: (!old.regions.is_empty()).then(|| regions.get_untracked()),
                     allowed_instance_types: (!old.instance_types.is_empty()).then(|| types.get_untracked()),
                     ..ProviderPatch::default()
@@ -385,7 +410,46 @@ fn ProviderDialog(
                             <input type="url" name="endpoint_url" placeholder="another EC2 endpoint than AWS's own" bind:value=endpoint />
                         </label>
                     </Show>
-                    <Show when=move || !aws>
+                    <Show when=move || openstack>
+                        <label>
+                            "Auth URL"
+                            <input type="url" name="auth_url" required placeholder="https://keystone.example.com:5000" bind:value=endpoint />
+                            <span class="hint">"The Keystone service, without an API version at the end."</span>
+                        </label>
+                        <div class="row2">
+                            <label>"Project" <input type="text" name="project" required placeholder="project or tenant name" bind:value=project /></label>
+                            <label>"Domain" <input type="text" name="domain" placeholder="Default" bind:value=domain /></label>
+                        </div>
+                        <div class="row2">
+                            <label>"User name" <input type="text" name="user" required autocomplete="off" bind:value=access_key /></label>
+                            <label>
+                                "Password"
+                                <input
+                                    type="password"
+                                    name="password"
+                                    autocomplete="new-password"
+                                    required=move || provider.with(|p| p.is_none())
+                                    placeholder=move || if provider.with(|p| p.is_some()) { "unchanged" } else { "" }
+                                    bind:value=secret
+                                />
+                            </label>
+                        </div>
+                        <div class="row2">
+                            <label>"Region" <input type="text" name="default_region" placeholder="RegionOne" bind:value=region /></label>
+                            <label>
+                                "Addresses"
+                                <select name="address_mode" on:change=move |ev| address_mode.set(event_target_value(&ev))>
+                                    <option value="floating" selected=move || address_mode.get() == "floating">
+                                        "floating: each server gets a floating IP"
+                                    </option>
+                                    <option value="fixed" selected=move || address_mode.get() == "fixed">
+                                        "fixed: the core is inside the cloud's network"
+                                    </option>
+                                </select>
+                            </label>
+                        </div>
+                    </Show>
+                    <Show when=move || !cloud>
                         <p class="hint">"A local provider runs instances as QEMU guests on the core's own machine: no credentials."</p>
                     </Show>
                 </div>
@@ -433,6 +497,19 @@ fn ProviderDialog(
                                     <dd>{format!("{} {}", p.status, p.status_message)}</dd>
                                     <dt>"Synchronized"</dt>
                                     <dd>{fmt_opt_time(&p.synced_at)}</dd>
+                                    {(p.kind == ProviderKind::Openstack)
+                                        .then(|| {
+                                            view! {
+                                                <dt>"Auth URL"</dt>
+                                                <dd><code>{p.endpoint_url.clone().unwrap_or_default()}</code></dd>
+                                                <dt>"Project / domain"</dt>
+                                                <dd>{format!("{} / {}", p.project.clone().unwrap_or_default(), p.domain.clone().unwrap_or_default())}</dd>
+                                                <dt>"User"</dt>
+                                                <dd>{p.access_key_id.clone()}</dd>
+                                                <dt>"Region / addresses"</dt>
+                                                <dd>{format!("{} / {}", p.default_region, p.address_mode.clone().unwrap_or_default())}</dd>
+                                            }
+                                        })}
                                     <dt>"Allowed regions"</dt>
                                     <dd>{move || regions.get().join(", ")}</dd>
                                     <dt>"Allowed instance types"</dt>
