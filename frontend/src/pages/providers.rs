@@ -336,7 +336,6 @@ fn ProviderDialog(
                     },
                     allowed_regions: (!old.regions.is_empty()).then(|| regions.get_untracked()),
                     allowed_instance_types: (!old.instance_types.is_empty()).then(|| types.get_untracked()),
-                    ..ProviderPatch::default()
                 };
                 act(
                     auth,
