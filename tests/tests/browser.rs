@@ -413,6 +413,13 @@ async fn console_sessions(core: &Core, admin: &Client, instance: i64) -> Vec<ser
     page["items"].as_array().cloned().unwrap_or_else(|| panic!("a page of sessions: {page}"))
 }
 
+/// The SHA-256 of a file as `sha256sum` prints it.
+fn sha256_hex(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+}
+
 /// The visible text of the xterm.js terminal.
 async fn terminal_text(b: &Browser) -> String {
     let v =
@@ -508,6 +515,16 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     b.find(".modal input[name=storage_mode][value=new]").await.unwrap().click().await.unwrap();
     b.find(".modal input[name=size_gb]").await.unwrap();
     b.screenshot("22-launch-storage-tab").await.unwrap();
+    // Data Synchronization: a folder of the data directory uploaded once the storage is mounted.
+    b.type_into(".modal input[name=data_source]", "deck1/").await.unwrap();
+    b.click_text(".modal button.add-upload", "Add upload").await.unwrap();
+    b.find_with_text(".modal tr[data-upload=\"deck1/\"]", "/mnt/data/").await.unwrap();
+    b.screenshot("22a-launch-data-sync").await.unwrap();
+    b.click_text(".modal .tabs button", "Summary").await.unwrap();
+    b.find_with_text(".modal dl.summary", "deck1/ → /mnt/data/").await.unwrap();
+    // This guest uploads nothing (the admin has no data directory here): the row goes again.
+    b.click_text(".modal .tabs button", "Storage").await.unwrap();
+    b.click_text(".modal tr[data-upload=\"deck1/\"] button", "Remove").await.unwrap();
     // No extra volume for this guest: keep it quick.
     b.find(".modal input[name=storage_mode][value=none]").await.unwrap().click().await.unwrap();
     b.click_text(".modal .tabs button", "Setup").await.unwrap();
@@ -587,6 +604,74 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     assert!(width <= 400, "nothing sticks out sideways on a phone: page width {width}");
     b.set_size(1366, 900).await.unwrap();
 
+    // "Upload data" from this computer: a file chosen in the dialog goes to the instance through
+    // the core, with a byte progress bar that reaches the end.
+    let here = tempfile::Builder::new().prefix("wintermute-browser-upload.").tempdir().unwrap();
+    let payload: Vec<u8> = (0..2_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let local = here.path().join("payload.bin");
+    std::fs::write(&local, &payload).unwrap();
+    let digest = sha256_hex(&local);
+    b.click_text(&format!("{row} button"), "Actions").await.unwrap();
+    b.click_text(&format!("{row} .dropdown button"), "Upload data").await.unwrap();
+    b.find_with_text(".modal h2", "Upload data to web-1").await.unwrap();
+    b.click_text(".modal .tabs button", "This computer").await.unwrap();
+    b.find(".modal input[name=files]").await.unwrap().send_keys(&local.display().to_string()).await.unwrap();
+    b.find_with_text(".modal .computer-upload .sub", "1 file(s), 2.5 MB chosen").await.unwrap();
+    b.replace_text(".modal input[name=destination]", "~/uploads/").await.unwrap();
+    b.click_text(".modal .computer-upload button[type=submit]", "Send").await.unwrap();
+    b.find(".modal .workstation-progress[data-state=done]").await.unwrap();
+    b.find_with_text(".modal .workstation-progress .ok", "1 file(s), 2.5 MB sent").await.unwrap();
+    let bar = b.find(".modal .workstation-progress [role=progressbar]").await.unwrap();
+    assert_eq!(bar.attr("aria-valuenow").await.unwrap().as_deref(), Some("100"));
+    b.screenshot("26a-upload-from-this-computer").await.unwrap();
+    let there = admin.file_content(instance.id, "~/uploads/payload.bin", 0).await.unwrap();
+    assert!(there == payload, "the instance holds the file as sent ({} bytes of {})", there.len(), payload.len());
+
+    let data = tempfile::Builder::new().prefix("wintermute-browser-data.").tempdir().unwrap();
+    admin
+        .set_setting("WMAIS_DATA_BASE_PATH", serde_json::json!(format!("{}/%USER%/cloud", data.path().display())))
+        .await
+        .unwrap();
+    std::fs::create_dir_all(data.path().join("admin/cloud/deck")).unwrap();
+    std::fs::write(data.path().join("admin/cloud/deck/notes.txt"), "from the core\n").unwrap();
+    // "Upload data" from the data directory on the core: a sync task followed in the dialog.
+    // When the core runs as root it runs transfers with the user's own system account, and
+    // there is no account named admin: the dialog then shows the core's refusal.
+    b.click_text(".modal .tabs button", "Data on the core").await.unwrap();
+    b.type_into(".modal input[name=source]", "deck/").await.unwrap();
+    b.type_into(".modal input[name=target]", "~/deck/").await.unwrap();
+    b.click_text(".modal .core-transfer button[type=submit]", "Start upload").await.unwrap();
+    if nix::unistd::geteuid().is_root() {
+        b.find_with_text(".modal", "system account").await.unwrap();
+    } else {
+        b.find(".modal .transfer-progress[data-state=succeeded]").await.unwrap();
+        b.find_with_text(".modal .transfer-progress .task-message", "1 files").await.unwrap();
+        assert_eq!(admin.file_content(instance.id, "~/deck/notes.txt", 0).await.unwrap(), b"from the core\n");
+    }
+    b.screenshot("26b-upload-from-the-core").await.unwrap();
+    b.click_text(".modal .buttons button", "Close").await.unwrap();
+    b.wait_until("the dialog to close", || async { Ok(count(&b, ".modal").await == 0) }).await.unwrap();
+
+    // "Download data" to this computer: the file is listed, fetched with progress and saved;
+    // what the browser saved has the same SHA-256.
+    b.click_text(&format!("{row} button"), "Actions").await.unwrap();
+    b.click_text(&format!("{row} .dropdown button"), "Download data").await.unwrap();
+    b.click_text(".modal .tabs button", "This computer").await.unwrap();
+    b.replace_text(".modal input[name=remote_path]", "~/uploads/").await.unwrap();
+    b.click_text(".modal .computer-download button[type=submit]", "List").await.unwrap();
+    b.click_text(".modal li[data-path=\"payload.bin\"] button", "Download").await.unwrap();
+    b.find(".modal .workstation-progress[data-state=done]").await.unwrap();
+    b.screenshot("26c-download-to-this-computer").await.unwrap();
+    let saved = b
+        .js("const a = document.querySelector('.modal a.saved-file'); \
+             return fetch(a.href).then(r => r.arrayBuffer()).then(b => crypto.subtle.digest('SHA-256', b)) \
+             .then(d => [...new Uint8Array(d)].map(x => x.toString(16).padStart(2, '0')).join(''));")
+        .await
+        .unwrap();
+    assert_eq!(saved.as_str(), Some(digest.as_str()), "the saved download is the file");
+    b.click_text(".modal .buttons button", "Close").await.unwrap();
+    b.wait_until("the dialog to close", || async { Ok(count(&b, ".modal").await == 0) }).await.unwrap();
+
     // The SSH console: a command's output appears in the terminal.
     b.click_text(&format!("{row} button"), "Actions").await.unwrap();
     b.click_text(&format!("{row} .dropdown a"), "SSH console").await.unwrap();
@@ -597,6 +682,9 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     b.wait_until("the script's mark", || async { Ok(terminal_text(&b).await.contains("uds-42-web-1")) }).await.unwrap();
     type_line(&b, "echo wm-$((6*7))-ok").await;
     b.wait_until("the command's output", || async { Ok(terminal_text(&b).await.contains("wm-42-ok")) }).await.unwrap();
+    // The uploaded file is on the instance, byte for byte.
+    type_line(&b, "sha256sum ~/uploads/payload.bin").await;
+    b.wait_until("the upload's checksum", || async { Ok(terminal_text(&b).await.contains(&digest)) }).await.unwrap();
     // The core learns the terminal's size, and its new size when the window changes.
     type_line(&b, "stty size | sed 's/^/size=/'").await;
     let size_line = |text: String| text.lines().rev().find(|l| l.starts_with("size=")).map(str::to_owned);

@@ -10,7 +10,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use futures_util::StreamExt;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::{JsCast, JsValue};
@@ -18,7 +17,7 @@ use wasm_bindgen_futures::JsFuture;
 use wintermute_api::client::{Client, ClientError, FileMeta};
 use wintermute_api::sync::{RemoteFile, TransferRequest};
 use wintermute_api::tasks::Task;
-use wintermute_api::ErrorCode;
+use wintermute_api::{ApiError, ErrorCode};
 
 use crate::api::{act, use_auth};
 use crate::pages::tasks::TaskFollow;
@@ -660,8 +659,10 @@ fn ComputerDownload(instance_id: i64) -> impl IntoView {
     }
 }
 
-/// Fetches the file at `path` of an instance as it streams from the core, calling `progress`
-/// with the bytes so far.
+/// Fetches the file at `path` of an instance (`GET /api/v1/instances/{id}/files/content`) as
+/// it streams from the core, calling `progress` with the bytes so far. The typed client reads a
+/// body only whole on wasm, so this one call reads the stream with the browser's `fetch`, at the
+/// client's URL and with its token; a refusal is the core's error, as the client reports it.
 async fn receive_file(
     client: &Client,
     instance_id: i64,
@@ -670,15 +671,50 @@ async fn receive_file(
     progress: impl Fn(u64),
     cancelled: impl Fn() -> bool,
 ) -> Result<Vec<u8>, SendError> {
-    let resp = client.file_content_response(instance_id, path, 0).await.map_err(SendError::Core)?;
+    let mut url = client.url(&format!("instances/{instance_id}/files/content")).map_err(SendError::Core)?;
+    url.query_pairs_mut().append_pair("path", path).append_pair("offset", "0");
+    let url = url.to_string();
+    let broke = |e: JsValue| SendError::Read(path.to_owned(), format!("the download broke off: {}", js_text(&e)));
+    let headers = web_sys::Headers::new().map_err(broke)?;
+    if let Some(token) = client.token() {
+        headers.set("Authorization", &format!("Bearer {token}")).map_err(broke)?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    let window = web_sys::window().ok_or_else(|| broke(JsValue::NULL))?;
+    let resp: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(&url, &init))
+        .await
+        .map_err(|_| {
+            SendError::Read(path.to_owned(), "The core cannot be reached. Check the connection and try again.".into())
+        })?
+        .unchecked_into();
+    if !resp.ok() {
+        let status = resp.status();
+        let body = match resp.text() {
+            Ok(p) => JsFuture::from(p).await.ok().and_then(|v| v.as_string()).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        return Err(SendError::Core(match serde_json::from_str::<ApiError>(&body) {
+            Ok(api) => ClientError::Api(api),
+            Err(_) => ClientError::Unexpected { status, body },
+        }));
+    }
+    let Some(body) = resp.body() else { return Ok(Vec::new()) };
+    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut out = Vec::with_capacity(size as usize);
-    let mut stream = resp.bytes_stream();
-    while let Some(piece) = stream.next().await {
+    loop {
         if cancelled() {
+            let _ = reader.cancel();
             return Err(SendError::Cancelled);
         }
-        let piece = piece.map_err(|e| SendError::Read(path.to_owned(), format!("the download broke off: {e}")))?;
-        out.extend_from_slice(&piece);
+        let chunk = JsFuture::from(reader.read()).await.map_err(broke)?;
+        let done = js_sys::Reflect::get(&chunk, &JsValue::from_str("done")).ok().and_then(|v| v.as_bool());
+        if done != Some(false) {
+            break;
+        }
+        let value = js_sys::Reflect::get(&chunk, &JsValue::from_str("value")).map_err(broke)?;
+        out.extend(js_sys::Uint8Array::new(&value).to_vec());
         progress(out.len() as u64);
     }
     Ok(out)

@@ -102,8 +102,8 @@ impl Client {
     }
 
     /// The same as [`Client::file_content`], still unread: read it piece by piece with
-    /// `chunk()` to write a large file as it comes (on wasm: `bytes_stream()`, with reqwest's
-    /// `stream` feature).
+    /// `chunk()` to write a large file as it comes. Not on wasm.
+    #[cfg(not(target_arch = "wasm32"))]
     pub async fn file_content_response(
         &self,
         instance_id: i64,

@@ -75,7 +75,7 @@ pub fn DataUploads(
                         }
                     })
             }}
-            <div class="uds-add">
+            <div class="uds-add pair-add">
                 <label>"Data source" <input type="text" name="data_source" placeholder="e.g. deck1/" bind:value=source /></label>
                 <label>
                     "Data destination"
