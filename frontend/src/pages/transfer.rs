@@ -156,11 +156,11 @@ fn CoreTransfer(target: Target, way: Way) -> impl IntoView {
             </p>
             <label>
                 {source_label}
-                <input name="source" required=true placeholder=source_hint bind:value=source />
+                <input type="text" name="source" required=true placeholder=source_hint bind:value=source />
             </label>
             <label>
                 {dest_label}
-                <input name="target" required=true placeholder=dest_hint bind:value=dest />
+                <input type="text" name="target" required=true placeholder=dest_hint bind:value=dest />
             </label>
             <label class="check">
                 <input type="checkbox" name="delete" bind:checked=delete />
@@ -496,7 +496,7 @@ fn ComputerUpload(instance_id: i64) -> impl IntoView {
             <p class="sub">{move || picked.get()}</p>
             <label>
                 "Destination directory on the instance"
-                <input name="destination" required=true placeholder="e.g. ~/ or /mnt/data/" bind:value=dest />
+                <input type="text" name="destination" required=true placeholder="e.g. ~/ or /mnt/data/" bind:value=dest />
             </label>
             <div class="buttons">
                 <Show when=move || phase.get() == Phase::Running>
@@ -597,7 +597,7 @@ fn ComputerDownload(instance_id: i64) -> impl IntoView {
         <form class="stack computer-download" on:submit=list>
             <label>
                 "Directory or file on the instance"
-                <input name="remote_path" required=true placeholder="e.g. ~/ or /mnt/data/results/" bind:value=path />
+                <input type="text" name="remote_path" required=true placeholder="e.g. ~/ or /mnt/data/results/" bind:value=path />
             </label>
             <ErrorBox error=error />
             <div class="buttons">
