@@ -18,6 +18,7 @@ pub mod settings;
 pub mod setup;
 pub mod sync;
 pub mod tags;
+pub mod tar;
 pub mod tasks;
 pub mod users;
 

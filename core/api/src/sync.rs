@@ -34,7 +34,11 @@ pub struct TransferSummary {
     pub files_unchanged: u64,
     pub deleted: u64,
     pub attempts: u32,
-    /// Paths left out (symlinks, names that are not UTF-8), with the reason.
+    /// How many paths were left out (the length of `skipped`).
+    #[serde(default)]
+    pub files_skipped: u64,
+    /// Paths left out (symlinks, files you may not read, names that are not UTF-8), with the
+    /// reason.
     pub skipped: Vec<String>,
 }
 
@@ -77,4 +81,37 @@ pub struct PartialFile {
 pub struct FileProgress {
     pub bytes: u64,
     pub complete: bool,
+}
+
+/// Names under a directory of an instance: what `POST /api/v1/instances/{id}/files/tar` packs,
+/// `…/files/delete` deletes and `…/files/sums` sums.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileList {
+    /// A full path on the instance (or `~/…`): the directory the names are relative to.
+    pub path: String,
+    /// Relative, `/`-separated paths (no `..`); at most 100,000.
+    pub files: Vec<String>,
+}
+
+/// The answer of `PUT /api/v1/instances/{id}/files/tar`: what the instance unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TarUpload {
+    pub files: u64,
+    pub dirs: u64,
+    /// File data bytes.
+    pub bytes: u64,
+}
+
+/// The answer of `POST /api/v1/instances/{id}/files/sums`: the SHA-256 (hex) of each file, in
+/// the order asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FileSums {
+    pub sums: Vec<String>,
+}
+
+/// The answer of `POST /api/v1/instances/{id}/files/delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Deleted {
+    pub deleted: u64,
 }

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde::Serialize;
 
 use super::{Client, ClientError};
-use crate::sync::{FileProgress, RemoteTree, TransferRequest};
+use crate::sync::{Deleted, FileList, FileProgress, FileSums, RemoteTree, TarUpload, TransferRequest};
 use crate::tasks::Task;
 
 #[derive(Serialize)]
@@ -112,5 +112,50 @@ impl Client {
     ) -> Result<reqwest::Response, ClientError> {
         let url = self.url(&format!("instances/{instance_id}/files/content"))?;
         self.execute(&url, self.request(Method::GET, &url).query(&GetQuery { path, offset })).await
+    }
+
+    /// Sends a tar stream (see [`crate::tar`]) of files and directories to be unpacked in the
+    /// directory `path` on an instance, keeping modes and times. Many small files go in one
+    /// request; large ones resume better with [`Client::put_file_piece`].
+    pub async fn put_tar(&self, instance_id: i64, path: &str, archive: Vec<u8>) -> Result<TarUpload, ClientError> {
+        let url = self.url(&format!("instances/{instance_id}/files/tar"))?;
+        let req = self
+            .request(Method::PUT, &url)
+            .query(&PathQuery { path })
+            .header(reqwest::header::CONTENT_TYPE, "application/x-tar")
+            .body(archive);
+        let resp = self.execute(&url, req).await?;
+        Self::decode(&url, resp).await
+    }
+
+    /// The named files under a directory of an instance as one tar stream, in memory (read it
+    /// with [`crate::tar::Unpacker`]).
+    pub async fn files_tar(&self, instance_id: i64, list: &FileList) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(&format!("instances/{instance_id}/files/tar"))?;
+        let resp = self.execute(&url, self.request(Method::POST, &url).json(list)).await?;
+        let bytes = resp.bytes().await.map_err(|source| ClientError::Transport { url: url.to_string(), source })?;
+        Ok(bytes.to_vec())
+    }
+
+    /// The same as [`Client::files_tar`], still unread: read it piece by piece with `chunk()`
+    /// and an [`crate::tar::Unpacker`]. Not on wasm.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub async fn files_tar_response(
+        &self,
+        instance_id: i64,
+        list: &FileList,
+    ) -> Result<reqwest::Response, ClientError> {
+        let url = self.url(&format!("instances/{instance_id}/files/tar"))?;
+        self.execute(&url, self.request(Method::POST, &url).json(list)).await
+    }
+
+    /// Deletes the named files and directories under a directory of an instance.
+    pub async fn delete_instance_files(&self, instance_id: i64, list: &FileList) -> Result<Deleted, ClientError> {
+        self.send(Method::POST, &format!("instances/{instance_id}/files/delete"), list).await
+    }
+
+    /// The SHA-256 of the named files under a directory of an instance, in order.
+    pub async fn instance_file_sums(&self, instance_id: i64, list: &FileList) -> Result<FileSums, ClientError> {
+        self.send(Method::POST, &format!("instances/{instance_id}/files/sums"), list).await
     }
 }

@@ -231,12 +231,13 @@ impl Engine {
         }
         let summary = summary(&report);
         ctx.info(&format!(
-            "{}: {} files ({}) sent, {} unchanged, {} deleted, {} attempt(s)",
+            "{}: {} files ({}) sent, {} unchanged, {} deleted, {} skipped, {} attempt(s)",
             inst.name,
             summary.files_sent,
             human_bytes(summary.bytes_sent),
             summary.files_unchanged,
             summary.deleted,
+            summary.files_skipped,
             summary.attempts
         ))
         .await;
@@ -322,6 +323,7 @@ pub fn summary(r: &Report) -> TransferSummary {
         files_unchanged: r.unchanged,
         deleted: r.deleted,
         attempts: r.attempts,
+        files_skipped: r.skipped.len() as u64,
         skipped: r.skipped.iter().map(|(p, w)| format!("{p}: {w}")).collect(),
     }
 }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use wintermute_api::sync::{FileProgress, RemoteTree, TransferRequest};
+use wintermute_api::sync::{Deleted, FileList, FileProgress, FileSums, RemoteTree, TarUpload, TransferRequest};
 use wintermute_api::tasks::Task;
 use wintermute_api::ApiError;
 use wintermute_core::sync::{Direction, FileMeta};
@@ -148,8 +148,76 @@ pub async fn get_file(
     Query(q): Query<GetQuery>,
 ) -> HttpResult<Response> {
     let rx = s.engine.instance_file_get(&c, id, &q.path, q.offset).await?;
+    Ok(streamed("application/octet-stream", rx))
+}
+
+/// A response whose body is what `rx` yields; an error cuts the body short (the client sees an
+/// incomplete response, never a shortened file taken as whole).
+fn streamed(
+    content_type: &'static str,
+    rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, String>>,
+) -> Response {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item.map_err(std::io::Error::other), rx))
     });
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(stream)).into_response())
+    ([(header::CONTENT_TYPE, content_type)], Body::from_stream(stream)).into_response()
+}
+
+/// Streams a tar archive (POSIX pax) of files and directories from a workstation into the
+/// directory `path` on the instance ("upload data"), made if missing: many files in one request,
+/// with modes and times kept, directories (empty ones too) included. The stream goes through to
+/// `tar -x` on the instance as it arrives; anything but regular files and directories with
+/// relative names inside is refused (422). Large files are better sent with
+/// `PUT …/files`, which resumes.
+#[utoipa::path(put, path = "/api/v1/instances/{id}/files/tar", tag = "instances", security(("bearer" = [])), params(("id" = i64, Path), PathQuery),
+    request_body(content = Vec<u8>, content_type = "application/x-tar"),
+    responses((status = 200, body = TarUpload), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn put_tar(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Path(id): Path<i64>,
+    Query(q): Query<PathQuery>,
+    body: Body,
+) -> HttpResult<axum::Json<TarUpload>> {
+    Ok(axum::Json(s.engine.instance_tar_put(&c, id, &q.path, body.into_data_stream()).await?))
+}
+
+/// The named files under a directory of the instance as one tar stream (POSIX pax, with modes
+/// and times; "download data").
+#[utoipa::path(post, path = "/api/v1/instances/{id}/files/tar", tag = "instances", security(("bearer" = [])), params(("id" = i64, Path)), request_body = FileList,
+    responses((status = 200, content_type = "application/x-tar", body = Vec<u8>), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn get_tar(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Path(id): Path<i64>,
+    Json(list): Json<FileList>,
+) -> HttpResult<Response> {
+    let rx = s.engine.instance_tar_get(&c, id, &list).await?;
+    Ok(streamed("application/x-tar", rx))
+}
+
+/// Deletes the named files and directories under a directory of the instance ("upload data"):
+/// what a sync with delete removes there.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/files/delete", tag = "instances", security(("bearer" = [])), params(("id" = i64, Path)), request_body = FileList,
+    responses((status = 200, body = Deleted), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn delete_files(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Path(id): Path<i64>,
+    Json(list): Json<FileList>,
+) -> HttpResult<axum::Json<Deleted>> {
+    Ok(axum::Json(Deleted { deleted: s.engine.instance_files_delete(&c, id, &list).await? }))
+}
+
+/// The SHA-256 of the named files under a directory of the instance (either data right): what
+/// a sync by checksum compares.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/files/sums", tag = "instances", security(("bearer" = [])), params(("id" = i64, Path)), request_body = FileList,
+    responses((status = 200, body = FileSums), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn file_sums(
+    State(s): State<AppState>,
+    Authed(c): Authed,
+    Path(id): Path<i64>,
+    Json(list): Json<FileList>,
+) -> HttpResult<axum::Json<FileSums>> {
+    Ok(axum::Json(FileSums { sums: s.engine.instance_files_sums(&c, id, &list).await? }))
 }
