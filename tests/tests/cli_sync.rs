@@ -11,7 +11,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use wintermute_api::users::NewUser;
 use wintermute_ssh::test_sshd::TestSshd;
@@ -62,7 +65,7 @@ fn snapshot(top: &Path) -> BTreeMap<String, (u64, u32, i64, Vec<u8>)> {
             let m = p.symlink_metadata().unwrap();
             if m.is_dir() {
                 stack.push(p);
-            } else {
+            } else if m.is_file() {
                 let rel = p.strip_prefix(top).unwrap().to_string_lossy().into_owned();
                 out.insert(rel, (m.size(), m.mode() & 0o7777, m.mtime(), fs::read(&p).unwrap()));
             }
@@ -71,44 +74,88 @@ fn snapshot(top: &Path) -> BTreeMap<String, (u64, u32, i64, Vec<u8>)> {
     out
 }
 
+/// A core with the user `nobody`, whose data directory is under a temporary directory, and an
+/// instance `web` (a real sshd on loopback writing under the same temporary directory).
+struct Lab {
+    core: Core,
+    admin: wintermute_api::client::Client,
+    tmp: tempfile::TempDir,
+    _sshd: TestSshd,
+    _registry: InstanceRegistry,
+}
+
+impl Lab {
+    async fn start() -> Option<Lab> {
+        let core = Core::start(CoreOptions::new()).await.unwrap();
+        let admin = core.admin_client().await.unwrap();
+        let tmp = tempfile::Builder::new().prefix("wintermute-cli-sync.").tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let template = format!("{}/%USER%/cloud", tmp.path().display());
+        admin.set_setting("WMAIS_DATA_BASE_PATH", serde_json::json!(template)).await.unwrap();
+        admin.set_setting("WMAIS_DATA_TRANSFER_PAUSE_BETWEEN_RETRY", serde_json::json!(1)).await.unwrap();
+        let user = admin
+            .create_user(&NewUser {
+                login: USER.into(),
+                password: "Temp-Pass-1234".into(),
+                enabled: true,
+                ..NewUser::default()
+            })
+            .await
+            .unwrap();
+        let mut client = core.client().unwrap();
+        client.login(USER, "Temp-Pass-1234").await.unwrap();
+        client.change_password("Temp-Pass-1234", PASSWORD).await.unwrap();
+        let key = admin.ssh_key(user.id).await.unwrap();
+        let sshd = TestSshd::start_or_skip(&[&key.public_key])?;
+        let registry = InstanceRegistry::new(&core, &admin).await.unwrap();
+        registry.add(user.id, "web", sshd.port(), sshd.user()).await.unwrap();
+        fs::create_dir_all(tmp.path().join("instance")).unwrap();
+        Some(Lab { core, admin, tmp, _sshd: sshd, _registry: registry })
+    }
+
+    /// The user's data directory on the core.
+    fn root(&self) -> PathBuf {
+        self.tmp.path().join(USER).join("cloud")
+    }
+
+    /// Where the instance's files are.
+    fn remote(&self) -> PathBuf {
+        self.tmp.path().join("instance")
+    }
+
+    /// This machine's files.
+    fn here(&self) -> PathBuf {
+        self.tmp.path().join("workstation")
+    }
+
+    /// `wmai`, logged in as the user at `url` (the core's own by default).
+    async fn wmai(&self, url: Option<&str>) -> Wmai {
+        let wmai = Wmai::new().unwrap();
+        let url = url.unwrap_or(self.core.url()).to_owned();
+        wmai.run_with_stdin(&["login", &url, "--user", USER, "--password-stdin"], &format!("{PASSWORD}\n"))
+            .await
+            .expect_code(0);
+        wmai
+    }
+
+    /// Audit entries of `action`.
+    async fn audit(&self, action: &str) -> Vec<serde_json::Value> {
+        let q = wintermute_api::client::AuditQuery { action: Some(action.into()), ..Default::default() };
+        let audit = serde_json::to_value(self.admin.audit(&q).await.unwrap()).unwrap();
+        audit["items"].as_array().unwrap().clone()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wmai_upload_and_download_between_the_data_directory_this_machine_and_an_instance() {
-    let core = Core::start(CoreOptions::new()).await.unwrap();
-    let admin = core.admin_client().await.unwrap();
-    let tmp = tempfile::Builder::new().prefix("wintermute-cli-sync.").tempdir().unwrap();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let template = format!("{}/%USER%/cloud", tmp.path().display());
-    admin.set_setting("WMAIS_DATA_BASE_PATH", serde_json::json!(template)).await.unwrap();
-    admin.set_setting("WMAIS_DATA_TRANSFER_PAUSE_BETWEEN_RETRY", serde_json::json!(1)).await.unwrap();
-    let user = admin
-        .create_user(&NewUser {
-            login: USER.into(),
-            password: "Temp-Pass-1234".into(),
-            enabled: true,
-            ..NewUser::default()
-        })
-        .await
-        .unwrap();
-    let mut client = core.client().unwrap();
-    client.login(USER, "Temp-Pass-1234").await.unwrap();
-    client.change_password("Temp-Pass-1234", PASSWORD).await.unwrap();
-    let key = admin.ssh_key(user.id).await.unwrap();
-    let Some(sshd) = TestSshd::start_or_skip(&[&key.public_key]) else { return };
-    let registry = InstanceRegistry::new(&core, &admin).await.unwrap();
-    registry.add(user.id, "web", sshd.port(), sshd.user()).await.unwrap();
-
-    let root = tmp.path().join(USER).join("cloud");
+    let Some(lab) = Lab::start().await else { return };
+    let (tmp, admin) = (&lab.tmp, &lab.admin);
+    let root = lab.root();
     make_tree(&root.join("deck"));
     chown_tree(&tmp.path().join(USER));
-    let remote = tmp.path().join("instance");
-    fs::create_dir_all(&remote).unwrap();
+    let remote = lab.remote();
     let r = |rel: &str| format!("{}/{rel}", remote.display());
-
-    let wmai = Wmai::new().unwrap();
-    let url = core.url().to_owned();
-    wmai.run_with_stdin(&["login", &url, "--user", USER, "--password-stdin"], &format!("{PASSWORD}\n"))
-        .await
-        .expect_code(0);
+    let wmai = lab.wmai(None).await;
 
     // Data directory -> instance, as a task that the command follows to its end.
     let out = wmai.run(&["upload", "web", "deck/", &r("data/")]).await.expect_code(0);
@@ -151,4 +198,249 @@ async fn wmai_upload_and_download_between_the_data_directory_this_machine_and_an
         audit["items"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
     assert!(outcomes.iter().filter(|o| **o == "success").count() >= 3, "{audit}");
     assert!(outcomes.iter().filter(|o| **o == "denied").count() >= 2, "{audit}");
+}
+
+/// Directories under `top` (itself left out): mode and mtime seconds.
+fn dirs(top: &Path) -> BTreeMap<String, (u32, i64)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![top.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = p.symlink_metadata().unwrap();
+            if m.is_dir() {
+                out.insert(p.strip_prefix(top).unwrap().to_string_lossy().into_owned(), (m.mode() & 0o7777, m.mtime()));
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn set_mtime(p: &Path, secs: u64) {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    fs::File::open(p).unwrap().set_times(fs::FileTimes::new().set_modified(t).set_accessed(t)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wmai_local_sync_sends_many_files_in_one_stream_with_empty_dirs_deletes_and_checksums() {
+    let Some(lab) = Lab::start().await else { return };
+    let remote = lab.remote();
+    let r = |rel: &str| format!("{}/{rel}", remote.display());
+    let wmai = lab.wmai(None).await;
+    let here = lab.here();
+    let mine = here.join("many");
+    for i in 0..300 {
+        let p = mine.join(format!("d{}/f{i:03}.txt", i % 7));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, format!("file {i}\n").repeat(i % 13)).unwrap();
+    }
+    fs::create_dir_all(mine.join("empty/deeper")).unwrap();
+    fs::set_permissions(mine.join("empty/deeper"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(mine.join("d3"), fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", mine.join("d1/link")).unwrap();
+    for d in ["empty/deeper", "empty", "d3", "d0"] {
+        set_mtime(&mine.join(d), 1_500_000_000);
+    }
+    let src = format!("{}/", mine.display());
+
+    let out = lab_run(&wmai, &["upload", "--local", "web", &src, &r("many/")]).await;
+    assert!(out.stdout.contains("300 files sent"), "{out}");
+    assert!(out.stdout.contains("1 skipped") && out.stderr.contains("d1/link"), "{out}");
+    assert_eq!(snapshot(&remote.join("many")), snapshot(&mine));
+    assert_eq!(dirs(&remote.join("many")), dirs(&mine), "empty directories, modes and times kept");
+    assert!(!remote.join("many/d1/link").exists());
+    // 300 small files: one stream through the core (one audited request), not one per file.
+    let uploads = lab.audit("data.transfer").await;
+    let streams = uploads.iter().filter(|e| e["details"]["workstation"] == true).count();
+    assert_eq!(streams, 1, "{uploads:?}");
+
+    // Unchanged: nothing moves. Changed content of the same size and time: only --checksum sees it.
+    let out = lab_run(&wmai, &["upload", "--local", "web", &src, &r("many/")]).await;
+    assert!(out.stdout.contains("0 files sent"), "{out}");
+    let victim = remote.join("many/d2/f100.txt");
+    let before = fs::metadata(&victim).unwrap();
+    let mut changed = fs::read(&victim).unwrap();
+    changed[0] ^= 0x20;
+    fs::write(&victim, &changed).unwrap();
+    set_mtime(&victim, before.mtime() as u64);
+    let out = lab_run(&wmai, &["upload", "--local", "web", &src, &r("many/")]).await;
+    assert!(out.stdout.contains("0 files sent"), "{out}");
+    let out = lab_run(&wmai, &["upload", "--local", "--checksum", "web", &src, &r("many/")]).await;
+    assert!(out.stdout.contains("1 files sent"), "{out}");
+    assert_eq!(fs::read(&victim).unwrap(), fs::read(mine.join("d2/f100.txt")).unwrap());
+
+    // Extra files on the instance stay unless --delete.
+    fs::write(remote.join("many/extra.txt"), b"x").unwrap();
+    fs::create_dir_all(remote.join("many/old/dir")).unwrap();
+    lab_run(&wmai, &["upload", "--local", "web", &src, &r("many/")]).await;
+    assert!(remote.join("many/extra.txt").exists());
+    let out = lab_run(&wmai, &["upload", "--local", "--delete", "web", &src, &r("many/")]).await;
+    assert!(out.stdout.contains("2 deleted"), "{out}");
+    assert!(!remote.join("many/extra.txt").exists() && !remote.join("many/old").exists());
+    assert_eq!(dirs(&remote.join("many")), dirs(&mine));
+
+    // Back to this machine in one stream, empty directories and their modes and times too.
+    let back = here.join("back");
+    let out = lab_run(&wmai, &["download", "--local", "web", &r("many/"), back.to_str().unwrap()]).await;
+    assert!(out.stdout.contains("300 files received"), "{out}");
+    assert_eq!(snapshot(&back), snapshot(&remote.join("many")));
+    assert_eq!(dirs(&back), dirs(&remote.join("many")));
+    // --delete and --checksum the other way.
+    fs::write(back.join("mine-only.txt"), b"y").unwrap();
+    let local_victim = back.join("d4/f004.txt");
+    let m = fs::metadata(&local_victim).unwrap();
+    let mut c = fs::read(&local_victim).unwrap();
+    c[0] ^= 0x20;
+    fs::write(&local_victim, &c).unwrap();
+    set_mtime(&local_victim, m.mtime() as u64);
+    let out =
+        lab_run(&wmai, &["download", "--local", "--delete", "--checksum", "web", &r("many/"), back.to_str().unwrap()])
+            .await;
+    assert!(out.stdout.contains("1 files received") && out.stdout.contains("1 deleted"), "{out}");
+    assert!(!back.join("mine-only.txt").exists());
+    assert_eq!(snapshot(&back), snapshot(&remote.join("many")));
+}
+
+async fn lab_run(wmai: &Wmai, args: &[&str]) -> wintermute_tests::cli::CliOutput {
+    wmai.run(args).await.expect_code(0)
+}
+
+/// A loopback relay to the core that counts the bytes each way.
+struct Counter {
+    url: String,
+    up: Arc<AtomicU64>,
+    down: Arc<AtomicU64>,
+}
+
+impl Counter {
+    async fn start(core_url: &str) -> Counter {
+        let target: std::net::SocketAddr =
+            core_url.trim_start_matches("http://").trim_end_matches('/').split('/').next().unwrap().parse().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (u, d) = (up.clone(), down.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (u, d) = (u.clone(), d.clone());
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                    let (mut ir, mut iw) = inbound.into_split();
+                    let (mut or, mut ow) = outbound.into_split();
+                    let _ = tokio::join!(copy_counting(&mut ir, &mut ow, u), copy_counting(&mut or, &mut iw, d));
+                });
+            }
+        });
+        Counter { url, up, down }
+    }
+
+    fn reset(&self) {
+        self.up.store(0, Ordering::SeqCst);
+        self.down.store(0, Ordering::SeqCst);
+    }
+}
+
+async fn copy_counting(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    n: Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(k) => {
+                n.fetch_add(k as u64, Ordering::SeqCst);
+                if to.write_all(&buf[..k]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// Starts `wmai ARGS` and kills it once `file` holds at least `at` bytes; then waits until the
+/// file stops growing (the other side has written what reached it) and returns its size.
+async fn cut_when(wmai: &Wmai, args: &[&str], file: &Path, at: u64) -> u64 {
+    let mut child = tokio::process::Command::new(wintermute_tests::binary::bin_path("wmai").unwrap())
+        .args(args)
+        .env("WMAI_CONFIG_DIR", wmai.config_dir())
+        .env("WMAI_TOKEN_STORE", "file")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let n = fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        if n >= at {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "wmai ended before the cut ({n} bytes of {})", file.display());
+        assert!(std::time::Instant::now() < deadline, "{} never reached {at} bytes", file.display());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().await.unwrap();
+    let mut last = u64::MAX;
+    loop {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let n = fs::metadata(file).unwrap().len();
+        if n == last {
+            return n;
+        }
+        last = n;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wmai_local_transfers_cut_mid_file_resume_without_sending_the_bytes_again() {
+    let Some(lab) = Lab::start().await else { return };
+    let counter = Counter::start(lab.core.url()).await;
+    let wmai = lab.wmai(Some(&counter.url)).await;
+    let remote = lab.remote();
+    let here = lab.here();
+    fs::create_dir_all(&here).unwrap();
+    const SIZE: u64 = 48 * 1024 * 1024;
+    let big = here.join("big.bin");
+    let data: Vec<u8> = (0..SIZE as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    fs::write(&big, &data).unwrap();
+    set_mtime(&big, 1_600_000_000);
+
+    // Upload cut by killing wmai in the middle of the file (past its first piece): the
+    // instance keeps the partial copy, and the next run sends only the rest.
+    let part = remote.join(format!(".big.bin.{SIZE:x}-{:x}.wmpart", 1_600_000_000));
+    let dst = format!("{}/", remote.display());
+    let held = cut_when(&wmai, &["upload", "--local", "web", big.to_str().unwrap(), &dst], &part, 20 << 20).await;
+    assert!(held > 0 && held < SIZE, "cut mid-file: {held}");
+    assert!(!remote.join("big.bin").exists());
+    counter.reset();
+    let out = wmai.run(&["--json", "upload", "--local", "web", big.to_str().unwrap(), &dst]).await.expect_code(0);
+    assert_eq!(out.json()["bytes_sent"], SIZE - held, "{out}");
+    let up = counter.up.load(Ordering::SeqCst);
+    assert!(up < SIZE - held + (1 << 20), "the second run sent {up} bytes for the {} missing", SIZE - held);
+    assert!(up >= SIZE - held);
+    assert_eq!(fs::read(remote.join("big.bin")).unwrap(), data, "the whole file arrived intact");
+    assert!(!part.exists());
+
+    // Download cut the same way: the partial copy here is resumed from its length.
+    let back = here.join("back");
+    fs::create_dir_all(&back).unwrap();
+    let src = format!("{}/big.bin", remote.display());
+    let local_part = back.join(format!(".big.bin.{SIZE:x}-{:x}.wmpart", 1_600_000_000));
+    let held =
+        cut_when(&wmai, &["download", "--local", "web", &src, back.to_str().unwrap()], &local_part, 20 << 20).await;
+    assert!(held > 0 && held < SIZE, "cut mid-file: {held}");
+    counter.reset();
+    let out = wmai.run(&["--json", "download", "--local", "web", &src, back.to_str().unwrap()]).await.expect_code(0);
+    assert_eq!(out.json()["bytes_received"], SIZE - held, "{out}");
+    let down = counter.down.load(Ordering::SeqCst);
+    assert!(down < SIZE - held + (1 << 20), "the second run received {down} bytes for the {} missing", SIZE - held);
+    assert_eq!(fs::read(back.join("big.bin")).unwrap(), data);
+    assert_eq!(fs::metadata(back.join("big.bin")).unwrap().mtime(), 1_600_000_000);
 }

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod instances;
 pub mod keys;
 pub mod local_image;
+pub mod local_sync;
 pub mod providers;
 pub mod rights;
 pub mod scenarios;

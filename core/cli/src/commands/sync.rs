@@ -9,10 +9,10 @@
 //! mount point).
 //!
 //! With `--local` the path on this side is a path on this machine: files stream through the
-//! core (which holds the instance's key; this program never sees it), each resumable from where
-//! a cut left it. A trailing `/` on the source means its contents, as for rsync.
+//! core (which holds the instance's key; this program never sees it), small ones together in tar
+//! streams, large ones each resumable from where a cut left it (see [`super::local_sync`]). A
+//! trailing `/` on the source means its contents, as for rsync.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -27,6 +27,7 @@ use wintermute_api::sync::{RemoteFile, RemoteTree, TransferRequest};
 use wintermute_api::ErrorCode;
 
 use super::instances::instance_by;
+use super::local_sync;
 use crate::exit::CliError;
 use crate::session::{App, Session};
 
@@ -52,10 +53,10 @@ pub struct TransferArgs {
     #[arg(long, conflicts_with = "local")]
     pub volume: bool,
     /// Delete what is in the target but not in the source
-    #[arg(long, conflicts_with = "local")]
+    #[arg(long)]
     pub delete: bool,
     /// Compare files by checksum instead of size and modification time
-    #[arg(long, conflicts_with = "local")]
+    #[arg(long)]
     pub checksum: bool,
     /// Start the transfer task and return at once (prints the task)
     #[arg(long, conflicts_with = "local")]
@@ -66,7 +67,7 @@ pub async fn upload(app: &App, a: TransferArgs) -> anyhow::Result<()> {
     let s = app.session()?;
     if a.local {
         let inst = instance_by(&s, &a.instance).await?;
-        return local_upload(&s, inst.id, &a.source, &a.target).await;
+        return local_sync::upload(&s, inst.id, &a.source, &a.target, options(&a)).await;
     }
     let req = request(&a);
     let task = if a.volume {
@@ -82,7 +83,7 @@ pub async fn download(app: &App, a: TransferArgs) -> anyhow::Result<()> {
     let s = app.session()?;
     if a.local {
         let inst = instance_by(&s, &a.instance).await?;
-        return local_download(&s, inst.id, &a.source, &a.target).await;
+        return local_sync::download(&s, inst.id, &a.source, &a.target, options(&a)).await;
     }
     let req = request(&a);
     let task = if a.volume {
@@ -92,6 +93,10 @@ pub async fn download(app: &App, a: TransferArgs) -> anyhow::Result<()> {
         s.client.download(inst.id, &req).await?
     };
     finish(&s, &a, task).await
+}
+
+fn options(a: &TransferArgs) -> local_sync::Options {
+    local_sync::Options { delete: a.delete, checksum: a.checksum }
 }
 
 fn request(a: &TransferArgs) -> TransferRequest {
@@ -113,7 +118,7 @@ async fn finish(s: &Session, a: &TransferArgs, task: wintermute_api::tasks::Task
     crate::follow::follow(s, task.id).await
 }
 
-fn bar(total: u64, json: bool) -> ProgressBar {
+pub(super) fn bar(total: u64, json: bool) -> ProgressBar {
     if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return ProgressBar::hidden();
     }
@@ -125,96 +130,37 @@ fn bar(total: u64, json: bool) -> ProgressBar {
     bar
 }
 
-/// A file of this machine's tree.
-struct LocalFile {
-    path: PathBuf,
-    size: u64,
-    mtime: (i64, u32),
-    mode: u32,
+/// A file or directory of this machine's tree.
+pub(super) struct LocalFile {
+    pub path: PathBuf,
+    pub dir: bool,
+    pub size: u64,
+    pub mtime: (i64, u32),
+    pub mode: u32,
 }
 
-/// Regular files under `top` by relative path; symlinks are skipped (and named).
-fn walk(top: &Path) -> anyhow::Result<BTreeMap<String, LocalFile>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![(top.to_owned(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-            let m = fs::symlink_metadata(e.path())?;
-            if m.is_dir() {
-                stack.push((e.path(), r));
-            } else if m.is_file() {
-                let mtime = (m.mtime(), m.mtime_nsec() as u32);
-                files.insert(r, LocalFile { path: e.path(), size: m.size(), mtime, mode: m.mode() & 0o7777 });
-            } else {
-                eprintln!("skipped {}: not a regular file or directory (symlinks are never sent)", e.path().display());
-            }
+impl LocalFile {
+    pub fn of(path: PathBuf, m: &fs::Metadata) -> LocalFile {
+        LocalFile {
+            path,
+            dir: m.is_dir(),
+            size: if m.is_dir() { 0 } else { m.size() },
+            mtime: (m.mtime(), m.mtime_nsec() as u32),
+            mode: m.mode() & 0o7777,
         }
     }
-    Ok(files)
 }
 
-fn same(size: u64, mtime: (i64, u32), r: &RemoteFile) -> bool {
+pub(super) fn same(size: u64, mtime: (i64, u32), r: &RemoteFile) -> bool {
     r.size == size && r.mtime == mtime.0 && (r.mtime_nsec == mtime.1 || r.mtime_nsec == 0 || mtime.1 == 0)
 }
 
-fn join_remote(dir: &str, rel: &str) -> String {
+pub(super) fn join_remote(dir: &str, rel: &str) -> String {
     format!("{}/{rel}", dir.trim_end_matches('/'))
 }
 
-async fn local_upload(s: &Session, id: i64, source: &str, target: &str) -> anyhow::Result<()> {
-    let src = Path::new(source);
-    let meta = fs::symlink_metadata(src).with_context(|| format!("reading {source}"))?;
-    let target = target.trim_end_matches('/').to_owned();
-    let (files, remote_dir) = if meta.is_file() {
-        let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let f = LocalFile {
-            path: src.to_owned(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec() as u32),
-            mode: meta.mode() & 0o7777,
-        };
-        (BTreeMap::from([(name, f)]), target)
-    } else if meta.is_dir() {
-        let files = walk(src)?;
-        let dir = if source.ends_with('/') {
-            target
-        } else {
-            let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            join_remote(&target, &name)
-        };
-        (files, dir)
-    } else {
-        return Err(CliError::invalid(format!("{source} is neither a file nor a directory")).into());
-    };
-    let tree = s.client.instance_files(id, &remote_dir).await?;
-    let remote: BTreeMap<&str, &RemoteFile> = tree.files.iter().map(|f| (f.path.as_str(), f)).collect();
-    let todo: Vec<(&String, &LocalFile)> = files
-        .iter()
-        .filter(|(rel, f)| !remote.get(rel.as_str()).is_some_and(|r| !r.dir && same(f.size, f.mtime, r)))
-        .collect();
-    let total: u64 = todo.iter().map(|(_, f)| f.size).sum();
-    let bar = bar(total, s.json);
-    let mut sent = 0u64;
-    for (rel, f) in &todo {
-        bar.set_message(rel.to_string());
-        sent += send_file(s, id, &remote_dir, rel, f, &tree, &bar).await?;
-    }
-    bar.finish_and_clear();
-    let unchanged = files.len() - todo.len();
-    super::done(s.json, format!("{} files sent ({sent} bytes), {unchanged} unchanged", todo.len()));
-    if s.json {
-        crate::output::print_json(
-            &serde_json::json!({"files_sent": todo.len(), "bytes_sent": sent, "unchanged": unchanged}),
-        )?;
-    }
-    Ok(())
-}
-
 /// Sends one file in pieces, resuming a partial copy the instance holds; returns bytes sent.
-async fn send_file(
+pub(super) async fn send_file(
     s: &Session,
     id: i64,
     dir: &str,
@@ -272,64 +218,7 @@ fn retryable(e: &ClientError) -> bool {
     }
 }
 
-async fn local_download(s: &Session, id: i64, source: &str, target: &str) -> anyhow::Result<()> {
-    let tree = s.client.instance_files(id, source).await?;
-    let src = source.trim_end_matches('/');
-    let name = src.rsplit('/').next().unwrap_or(src).to_owned();
-    let (remote_dir, local_dir, files): (String, PathBuf, Vec<RemoteFile>) = match tree.kind.as_str() {
-        "missing" => return Err(CliError::not_found(format!("{source} does not exist on the instance")).into()),
-        "file" => {
-            let dir = src.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d }).to_owned();
-            let f = tree.files.into_iter().map(|mut f| {
-                f.path = name.clone();
-                f
-            });
-            (dir, PathBuf::from(target), f.collect())
-        }
-        _ if source.ends_with('/') => (src.to_owned(), PathBuf::from(target), tree.files),
-        _ => (src.to_owned(), Path::new(target).join(&name), tree.files),
-    };
-    fs::create_dir_all(&local_dir).with_context(|| format!("making {}", local_dir.display()))?;
-    let todo: Vec<&RemoteFile> = files
-        .iter()
-        .filter(|r| !r.dir)
-        .filter(|r| {
-            let Ok(m) = fs::symlink_metadata(local_dir.join(&r.path)) else { return true };
-            !(m.is_file() && same(m.size(), (m.mtime(), m.mtime_nsec() as u32), r))
-        })
-        .collect();
-    let total: u64 = todo.iter().map(|f| f.size).sum();
-    let bar = bar(total, s.json);
-    for d in files.iter().filter(|f| f.dir) {
-        fs::create_dir_all(local_dir.join(&d.path))?;
-    }
-    let mut got = 0u64;
-    for r in &todo {
-        bar.set_message(r.path.clone());
-        got += fetch_file(s, id, &join_remote(&remote_dir, &r.path), &local_dir, r, &bar).await?;
-    }
-    // Directory modes and times last, deepest first.
-    for d in files.iter().filter(|f| f.dir).rev() {
-        let p = local_dir.join(&d.path);
-        fs::set_permissions(&p, fs::Permissions::from_mode(d.mode))?;
-        set_mtime(&p, d)?;
-    }
-    bar.finish_and_clear();
-    super::done(
-        s.json,
-        format!(
-            "{} files received ({got} bytes), {} unchanged",
-            todo.len(),
-            files.iter().filter(|f| !f.dir).count() - todo.len()
-        ),
-    );
-    if s.json {
-        crate::output::print_json(&serde_json::json!({"files_received": todo.len(), "bytes_received": got}))?;
-    }
-    Ok(())
-}
-
-fn set_mtime(path: &Path, r: &RemoteFile) -> anyhow::Result<()> {
+pub(super) fn set_mtime(path: &Path, r: &RemoteFile) -> anyhow::Result<()> {
     let t = UNIX_EPOCH + Duration::new(u64::try_from(r.mtime).unwrap_or(0), r.mtime_nsec);
     let f = fs::File::options().read(true).open(path).or_else(|_| fs::File::open(path))?;
     f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))?;
@@ -338,7 +227,7 @@ fn set_mtime(path: &Path, r: &RemoteFile) -> anyhow::Result<()> {
 
 /// Receives one file into a partial copy beside it (resuming one left by a cut), then gives it
 /// its mode and time and renames it into place; returns bytes received.
-async fn fetch_file(
+pub(super) async fn fetch_file(
     s: &Session,
     id: i64,
     remote: &str,
