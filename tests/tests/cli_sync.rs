@@ -191,6 +191,43 @@ async fn wmai_upload_and_download_between_the_data_directory_this_machine_and_an
     assert!(out.stdout.contains("5 files received"), "{out}");
     assert_eq!(snapshot(&back), snapshot(&here.join("mine")));
 
+    // A file the user may not read on the core is skipped, named in the task's log, counted in
+    // its result and audited; the rest arrives.
+    let closed = root.join("closed");
+    fs::create_dir_all(&closed).unwrap();
+    fs::write(closed.join("open.txt"), b"open").unwrap();
+    fs::write(closed.join("secret.txt"), b"secret").unwrap();
+    chown_tree(&closed);
+    fs::set_permissions(closed.join("secret.txt"), fs::Permissions::from_mode(0o000)).unwrap();
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::lchown(closed.join("secret.txt"), Some(0), Some(0)).unwrap();
+    }
+    let mut user = lab.core.client().unwrap();
+    user.login(USER, PASSWORD).await.unwrap();
+    let web = user.instances(false).await.unwrap().into_iter().find(|i| i.name == "web").unwrap();
+    let req = wintermute_api::sync::TransferRequest {
+        source: "closed/".into(),
+        target: r("closed/"),
+        delete: false,
+        checksum: false,
+    };
+    let task = user.upload(web.id, &req).await.unwrap();
+    let task = loop {
+        let t = user.task(task.id).await.unwrap();
+        if t.finished_at.is_some() {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(task.state, wintermute_api::tasks::TaskState::Succeeded, "{task:?}");
+    let log = user.task_log(task.id, None).await.unwrap();
+    assert!(log.iter().any(|l| l.line.contains("1 files") && l.line.contains("1 skipped")), "{log:?}");
+    assert!(log.iter().any(|l| l.line.contains("secret.txt") && l.line.contains("permission denied")), "{log:?}");
+    assert_eq!(fs::read(remote.join("closed/open.txt")).unwrap(), b"open");
+    assert!(!remote.join("closed/secret.txt").exists());
+    let skipped = lab.audit("data.transfer.skipped").await;
+    assert!(skipped.iter().any(|e| e["details"].to_string().contains("secret.txt")), "{skipped:?}");
+
     // Every transfer is on record (read by the administrator: the audit log needs "view logs").
     let q = wintermute_api::client::AuditQuery { action: Some("data.transfer".into()), ..Default::default() };
     let audit = serde_json::to_value(admin.audit(&q).await.unwrap()).unwrap();

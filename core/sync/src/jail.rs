@@ -132,7 +132,8 @@ impl Jail {
         Ok(Jail { root: fd, root_path: root.to_owned() })
     }
 
-    fn shown(&self, rel: &str) -> String {
+    /// The path shown for `rel` (relative to the root) in messages.
+    pub fn shown(&self, rel: &str) -> String {
         if rel.is_empty() {
             self.root_path.display().to_string()
         } else {
@@ -290,6 +291,11 @@ impl Jail {
         let st = match rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(Errno::NOENT) => return Ok(()),
+            Err(Errno::ACCESS | Errno::PERM) => {
+                out.skipped.push((full, DENIED.into()));
+                out.denied.push(path);
+                return Ok(());
+            }
             Err(e) => return Err(self.error(&full, "reading", e)),
         };
         let entry = |kind| Entry {
@@ -308,14 +314,23 @@ impl Jail {
             FileType::Directory => {
                 out.entries.insert(path.clone(), entry(EntryType::Dir));
                 if recurse {
-                    let sub = rustix::fs::openat2(
+                    let sub = match rustix::fs::openat2(
                         fd,
                         name,
                         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                         Mode::empty(),
                         BENEATH,
-                    )
-                    .map_err(|e| self.error(&full, "opening", e))?;
+                    ) {
+                        Ok(sub) => sub,
+                        // A directory the user may not read: left out, with all it holds.
+                        Err(Errno::ACCESS | Errno::PERM) => {
+                            out.entries.remove(&path);
+                            out.skipped.push((full, DENIED.into()));
+                            out.denied.push(path);
+                            return Ok(());
+                        }
+                        Err(e) => return Err(self.error(&full, "opening", e)),
+                    };
                     self.walk(&sub, base, &path, out)?;
                 }
             }
@@ -348,6 +363,9 @@ impl Jail {
         remove_in(&dir, name).map_err(|e| self.error(rel, "deleting", e))
     }
 }
+
+/// Why a path the user may not read was left out.
+pub const DENIED: &str = "permission denied (your own rights on the core apply); skipped";
 
 fn split(rel: &str) -> (&str, &str) {
     rel.rsplit_once('/').unwrap_or(("", rel))

@@ -30,6 +30,9 @@ pub struct Listing {
     pub entries: BTreeMap<String, Entry>,
     pub partials: BTreeMap<String, u64>,
     pub skipped: Vec<(String, String)>,
+    /// Directories of the tree (relative to it) left out because the user may not read them:
+    /// what the other side holds under them is not deleted.
+    pub denied: Vec<String>,
 }
 
 impl Listing {

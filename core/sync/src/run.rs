@@ -82,7 +82,15 @@ async fn local_sums(local: &LocalSide, base: &str, files: Vec<String>) -> Result
         let jail = Jail::open(&root)?;
         let mut out = Vec::with_capacity(files.len());
         for f in &files {
-            let (mut file, entry) = jail.open_file(&join(&base, f))?;
+            let (mut file, entry) = match jail.open_file(&join(&base, f)) {
+                Ok(opened) => opened,
+                // Unreadable: never equal; skipped when it is to be sent.
+                Err(SyncError::Denied(_)) => {
+                    out.push(String::new());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let mut h = Sha256::new();
             jail::pump(&mut file, entry.size, |d| {
                 h.update(d);
@@ -334,7 +342,11 @@ pub async fn upload(
     } else {
         None
     };
-    let plan = Plan::make(&source, &dest, sums.as_ref());
+    let mut plan = Plan::make(&source, &dest, sums.as_ref());
+    // What the instance holds under a directory the user may not read here is not deleted.
+    plan.extra.retain(|p| {
+        !source.denied.iter().any(|d| p == d || p.strip_prefix(d.as_str()).is_some_and(|r| r.starts_with('/')))
+    });
     let mut attempt = Attempt { skipped: source.skipped.clone(), ..Default::default() };
     attempt.unchanged =
         source.entries.values().filter(|e| e.kind == EntryType::File).count() as u64 - plan.files.len() as u64;
@@ -354,8 +366,32 @@ pub async fn upload(
     // else in one tar stream, which also sets the directories' modes and times last.
     let (large, small): (Vec<&String>, Vec<&String>) =
         plan.files.iter().partition(|f| source.entries.get(*f).is_some_and(|e| e.size >= LARGE_FILE));
+    // Large files the user may not read are skipped before their channel opens.
+    let unreadable = {
+        let root = local.root.path().to_owned();
+        let paths: Vec<String> = large.iter().map(|rel| join(&trees.local.joined(), rel)).collect();
+        jail::run_as(local.identity.clone(), move || {
+            let jail = Jail::open(&root)?;
+            let mut denied = Vec::new();
+            for p in paths {
+                match jail.open_file(&p) {
+                    Err(SyncError::Denied(_)) => denied.push(p),
+                    Ok(_) | Err(_) => {}
+                }
+            }
+            Ok(denied)
+        })
+        .await?
+    };
     for rel in large {
         let Some(e) = source.entries.get(rel) else { continue };
+        let path = join(&trees.local.joined(), rel);
+        if unreadable.contains(&path) {
+            attempt.skipped.push((path, jail::DENIED.into()));
+            progress.bytes_done.fetch_add(e.size, Ordering::Relaxed);
+            progress.files_done.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         let part = partial_name(rel, e.size, e.mtime.0);
         let offset = dest.partials.get(&part).copied().filter(|&n| n <= e.size).unwrap_or(0);
         if offset > 0 {
@@ -403,6 +439,7 @@ pub async fn upload(
             let jail = Jail::open(&root)?;
             let mut sink = Sink::new(tx, prog.clone());
             let mut sent = (0u64, 0u64);
+            let mut denied = Vec::new();
             for (rel, dir) in &items {
                 let Some(e) = entries.get(rel) else { continue };
                 if *dir {
@@ -410,7 +447,16 @@ pub async fn upload(
                     continue;
                 }
                 let path = join(&base, rel);
-                let (mut file, now) = jail.open_file(&path)?;
+                let (mut file, now) = match jail.open_file(&path) {
+                    Ok(opened) => opened,
+                    Err(SyncError::Denied(_)) => {
+                        prog.bytes_done.fetch_add(e.size, Ordering::Relaxed);
+                        prog.files_done.fetch_add(1, Ordering::Relaxed);
+                        denied.push((path, jail::DENIED.to_owned()));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 sink.put(&tarfmt::header(rel, false, now.mode, now.size, now.mtime))?;
                 let got = jail::pump(&mut file, now.size, |d| sink.data(d))?;
                 if got < now.size {
@@ -425,13 +471,14 @@ pub async fn upload(
             }
             sink.put(&tarfmt::trailer())?;
             sink.flush()?;
-            Ok(sent)
+            Ok((sent, denied))
         });
         let cmd = remote::untar(&trees.remote);
         let (r, w) = tokio::join!(writer, feed(session, "unpacking on the instance", &cmd, rx));
-        let ((files, bytes), ()) = both(r, w)?;
+        let (((files, bytes), denied), ()) = both(r, w)?;
         attempt.files_sent += files;
         attempt.bytes_sent += bytes;
+        attempt.skipped.extend(denied);
     }
 
     if t.delete && !plan.extra.is_empty() && trees.remote_only.is_none() {

@@ -534,9 +534,27 @@ async fn the_core_side_runs_with_the_users_own_rights() {
     chown_tree(&tree, USER);
     write(&tree.join("roots.txt"), b"root only", 0o600, 1_600_000_000);
     std::os::unix::fs::lchown(tree.join("roots.txt"), Some(0), Some(0)).unwrap();
-    let e = f.up("mixed/", &f.remote_path("mixed/")).await.unwrap_err();
-    assert!(matches!(e, SyncError::Denied(_)), "{e:?}");
+    // Files and directories the user may not read are skipped and named; the rest arrives.
+    write(&tree.join("roots-large.bin"), &bytes(9 << 20, 7), 0o600, 1_600_000_000);
+    std::os::unix::fs::lchown(tree.join("roots-large.bin"), Some(0), Some(0)).unwrap();
+    write(&tree.join("closed/inside.txt"), b"closed", 0o644, 1_600_000_000);
+    fs::set_permissions(tree.join("closed"), fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::lchown(tree.join("closed"), Some(0), Some(0)).unwrap();
+    // Something already on the instance under the unreadable directory: not deleted.
+    write(&f.remote.join("mixed/closed/kept.txt"), b"kept", 0o644, 1_600_000_000);
+    let t = Transfer { delete: true, ..transfer(Direction::Upload, "mixed/", &f.remote_path("mixed/")) };
+    let report = f.run(&t, &Arc::default(), 0).await.unwrap();
+    assert_eq!(fs::read(f.remote.join("mixed/mine.txt")).unwrap(), b"mine");
     assert!(!f.remote.join("mixed/roots.txt").exists());
+    assert!(!f.remote.join("mixed/roots-large.bin").exists());
+    assert!(f.remote.join("mixed/closed/kept.txt").exists(), "nothing deleted under a directory not read");
+    let skipped: Vec<&str> = report.skipped.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(report.skipped.len(), 3, "{skipped:?}");
+    for name in ["mixed/roots.txt", "mixed/roots-large.bin", "mixed/closed"] {
+        assert!(skipped.iter().any(|p| p.ends_with(name)), "{name} in {skipped:?}");
+    }
+    assert!(report.skipped.iter().all(|(_, why)| why.contains("permission denied")), "{report:?}");
+    assert_eq!(report.files_sent, 1);
 
     // A directory of the data root the user may not write to: downloads into it fail the same way.
     let locked = f.root.join("locked");

@@ -241,7 +241,11 @@ impl Engine {
             summary.attempts
         ))
         .await;
-        ctx.progress(1.0, &format!("{} files, {}", summary.files_sent, human_bytes(summary.bytes_sent))).await;
+        let mut last = format!("{} files, {}", summary.files_sent, human_bytes(summary.bytes_sent));
+        if summary.files_skipped > 0 {
+            last.push_str(&format!(", {} skipped", summary.files_skipped));
+        }
+        ctx.progress(1.0, &last).await;
         Ok(report)
     }
 
