@@ -6,13 +6,16 @@
 //! launched without provisioning.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use wintermute_api::instances::{LaunchRequest, LaunchStorage};
 use wintermute_api::providers::{ImagePatch, ImportImage, NewProvider, OsType, ProviderPatch};
 use wintermute_api::rights::{ObjectKind, ObjectRight, RightChange};
 use wintermute_api::scenarios::{
     NewScript, NewTemplate, ScriptAccess, ScriptPatch, ScriptPlatform, ScriptStage, TemplateLaunch,
 };
-use wintermute_api::setup::{ScriptRun, Setup, SetupUser};
+
+use wintermute_api::setup::{DataUpload, ScriptRun, Setup, SetupUser};
 use wintermute_api::tasks::TaskState;
 use wintermute_api::users::{NewGroup, Permission, PermissionSet};
 use wintermute_api::ErrorCode;
@@ -34,6 +37,14 @@ fn script(name: &str, content: &str) -> NewScript {
         access: ScriptAccess::Private,
         parameters: String::new(),
         content: content.into(),
+    }
+}
+
+/// The field of an invalid-field error, else the message (which names the field).
+fn named(e: &CoreError) -> String {
+    match e {
+        CoreError::InvalidField { field, .. } => field.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -63,6 +74,8 @@ async fn story(backend: Backend) {
     let (ana, ana_c) = core.user("ana").await;
     let (bob, bob_c) = core.user("bob").await;
     let (_carl, carl_c) = core.user("carl").await;
+    // A login with a system account: when the core runs as root, data work runs with it.
+    let (nobody, nobody_c) = core.user("nobody").await;
     engine.settings_set(&admin, "WMAIS_SG_IP_ADDRESS", serde_json::json!("198.51.100.20")).await.unwrap();
 
     // --- the example of a fresh core: shared, usable by everybody, editable by its owner only ---
@@ -201,7 +214,10 @@ async fn story(backend: Backend) {
         .await
         .unwrap();
     let analysts = engine
-        .groups_create(&admin, &NewGroup { name: "analysts".into(), members: vec![ana.id], ..Default::default() })
+        .groups_create(
+            &admin,
+            &NewGroup { name: "analysts".into(), members: vec![ana.id, nobody.id], ..Default::default() },
+        )
         .await
         .unwrap();
     let to = |g: i64, kind, id, right| RightChange { object_kind: kind, object_id: id, group_id: g, right };
@@ -248,6 +264,45 @@ async fn story(backend: Backend) {
     assert_eq!(field_of(&e), "setup.scripts[0]", "{e}");
     let e = engine.instances_launch(&ana_c, &req(vec![run(a.id, None)], false)).await.unwrap_err();
     assert_eq!(field_of(&e), "setup.provision", "{e}");
+
+    // --- launch checks of the setup's data uploads, before any cloud call ---
+    let data = tempfile::Builder::new().prefix("wintermute-launch-data.").tempdir().unwrap();
+    fs::set_permissions(data.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let home = data.path().join("nobody/cloud");
+    fs::create_dir_all(home.join("deck")).unwrap();
+    fs::write(home.join("deck/a.txt"), b"a").unwrap();
+    if nix::unistd::geteuid().is_root() {
+        let user = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        for p in [data.path().join("nobody"), home.clone(), home.join("deck"), home.join("deck/a.txt")] {
+            std::os::unix::fs::lchown(&p, Some(user.uid.as_raw()), Some(user.gid.as_raw())).unwrap();
+        }
+    }
+    let template = format!("{}/%USER%/cloud", data.path().display());
+    engine.settings_set(&admin, "WMAIS_DATA_BASE_PATH", serde_json::json!(template)).await.unwrap();
+    let upload = |source: &str, target: &str| LaunchRequest {
+        setup: Setup {
+            provision: true,
+            data_upload: vec![
+                DataUpload { source: "deck/".into(), target: "/mnt/data/".into() },
+                DataUpload { source: source.into(), target: target.into() },
+            ],
+            ..Setup::default()
+        },
+        ..req(vec![], true)
+    };
+    let e = engine.instances_launch(&nobody_c, &upload("nothing-here/", "/mnt/data/")).await.unwrap_err();
+    assert_eq!(field_of(&e), "setup.data_upload[1].source", "{e}");
+    assert!(e.to_string().contains("nothing-here/") && e.to_string().contains("does not exist"), "{e}");
+    for escape in ["../../etc/", "/etc/passwd", &format!("{}/../other/", home.display())] {
+        let e = engine.instances_launch(&nobody_c, &upload(escape, "/mnt/data/")).await.unwrap_err();
+        assert!(matches!(e.code(), ErrorCode::InvalidField | ErrorCode::Forbidden), "{escape}: {e}");
+        assert!(named(&e).contains("setup.data_upload[1].source"), "{escape}: {e}");
+    }
+    let e = engine.instances_launch(&nobody_c, &upload("deck/a.txt", "relative/path")).await.unwrap_err();
+    assert_eq!(field_of(&e), "setup.data_upload[1].target", "{e}");
+    // Another user's data directory is out of reach: ana's own (missing) one is what is looked at.
+    let e = engine.instances_launch(&ana_c, &upload("deck/", "/mnt/data/")).await.unwrap_err();
+    assert!(named(&e).contains("setup.data_upload[0].source"), "{e}");
     assert_eq!(count_cloud().await, before, "no refused launch reached the cloud");
 
     // --- templates ---

@@ -231,6 +231,7 @@ impl Engine {
             self.require_right(caller, ObjectKind::Provider, provider.id, ObjectRight::CreateInstances).await?;
         }
         let scripts = self.scripts_for_launch(caller, &req.setup.scripts, os_type.as_str()).await?;
+        self.check_data_uploads(caller, &req.setup.data_upload).await?;
         if !provider.regions.iter().any(|r| r.name == image.region && r.allowed) {
             return Err(CoreError::forbidden(format!(
                 "region {:?} of image {:?} is not allowed at provider {:?}",

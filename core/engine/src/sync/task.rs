@@ -163,6 +163,55 @@ impl Engine {
 
     /// Runs one transfer inside a task: per WMAIS_DATA_TRANSFER_RETRIES and
     /// WMAIS_DATA_TRANSFER_PAUSE_BETWEEN_RETRY, with progress in the task and refusals audited.
+    /// The launch check of a setup's uploads, before any cloud call: each source must be in
+    /// the caller's data directory (not leave it) and exist there, readable with the caller's
+    /// own rights; each target must be a full instance path.
+    pub(crate) async fn check_data_uploads(
+        &self,
+        caller: &Caller,
+        uploads: &[wintermute_api::setup::DataUpload],
+    ) -> CoreResult<()> {
+        if uploads.is_empty() {
+            return Ok(());
+        }
+        let field = |i: usize, f: &str| format!("setup.data_upload[{i}].{f}");
+        // Every refusal names the upload it is about.
+        let core_error = |f: &str, e: SyncError| match e {
+            SyncError::Path(m) => CoreError::invalid(f, m),
+            SyncError::Jail { .. } | SyncError::Denied(_) => CoreError::forbidden(format!("{f}: {e}")),
+            SyncError::Account(m) => CoreError::Conflict(format!("{f}: {m}")),
+            other => CoreError::Unavailable(format!("{f}: {other}")),
+        };
+        let root = DataRoot::for_user(&self.setting_string("WMAIS_DATA_BASE_PATH"), &caller.login)
+            .map_err(|e| core_error(&field(0, "source"), e))?;
+        let mut sources = Vec::with_capacity(uploads.len());
+        for (i, u) in uploads.iter().enumerate() {
+            let src = root.resolve(&u.source).map_err(|e| core_error(&field(i, "source"), e))?;
+            super::paths::remote_path(&u.target).map_err(|e| core_error(&field(i, "target"), e))?;
+            sources.push((i, u.source.clone(), src.joined()));
+        }
+        let local = self.local_side(&caller.login).map_err(|e| core_error(&field(0, "source"), e))?;
+        let path = root.path().to_owned();
+        let missing = super::jail::run_as(local.identity.clone(), move || {
+            let jail = super::jail::Jail::open(&path)?;
+            for (i, typed, rel) in sources {
+                if jail.kind(&rel)?.is_none() {
+                    return Ok(Some((i, typed)));
+                }
+            }
+            Ok(None)
+        })
+        .await;
+        match missing {
+            Ok(None) => Ok(()),
+            Ok(Some((i, typed))) => Err(CoreError::invalid(
+                field(i, "source"),
+                format!("{typed} does not exist in your data directory {}", root.path().display()),
+            )),
+            Err(e) => Err(core_error(&field(0, "source"), e)),
+        }
+    }
+
     /// The upload-at-launch stage of provisioning calls it too.
     pub(crate) async fn run_transfer(
         &self,
