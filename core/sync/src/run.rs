@@ -374,9 +374,8 @@ pub async fn upload(
             let jail = Jail::open(&root)?;
             let mut denied = Vec::new();
             for p in paths {
-                match jail.open_file(&p) {
-                    Err(SyncError::Denied(_)) => denied.push(p),
-                    Ok(_) | Err(_) => {}
+                if let Err(SyncError::Denied(_)) = jail.open_file(&p) {
+                    denied.push(p);
                 }
             }
             Ok(denied)
