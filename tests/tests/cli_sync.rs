@@ -295,6 +295,9 @@ async fn wmai_local_sync_sends_many_files_in_one_stream_with_empty_dirs_deletes_
     // Unchanged: nothing moves. Changed content of the same size and time: only --checksum sees it.
     let out = lab_run(&wmai, &["upload", "--local", "web", &src, &r("many/")]).await;
     assert!(out.stdout.contains("0 files sent"), "{out}");
+    let uploads = lab.audit("data.transfer").await;
+    let streams = uploads.iter().filter(|e| e["details"]["workstation"] == true).count();
+    assert_eq!(streams, 1, "nothing changed, no stream: {uploads:?}");
     let victim = remote.join("many/d2/f100.txt");
     let before = fs::metadata(&victim).unwrap();
     let mut changed = fs::read(&victim).unwrap();

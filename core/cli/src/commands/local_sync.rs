@@ -191,10 +191,11 @@ pub async fn upload(s: &Session, id: i64, source: &str, target: &str, o: Options
     let remote: BTreeMap<&str, &RemoteFile> = tree.files.iter().map(|f| (f.path.as_str(), f)).collect();
     let by_sum =
         if o.checksum { same_by_sum(s, id, &remote_dir, &local.entries, &remote).await? } else { BTreeSet::new() };
+    // As on the core: the same size, time and mode (and content, with --checksum).
     let unchanged = |rel: &str, f: &LocalFile| {
-        remote
-            .get(rel)
-            .is_some_and(|r| !r.dir && if o.checksum { by_sum.contains(rel) } else { same(f.size, f.mtime, r) })
+        remote.get(rel).is_some_and(|r| {
+            !r.dir && r.mode == f.mode && same(f.size, f.mtime, r) && (!o.checksum || by_sum.contains(rel))
+        })
     };
     let mut done = Done { skipped: local.skipped.clone(), ..Default::default() };
     // What is in the way (a directory where a file goes, or the other way round), and with
@@ -217,6 +218,28 @@ pub async fn upload(s: &Session, id: i64, source: &str, target: &str, o: Options
     }
     gone.sort();
     let gone = topmost(gone);
+    // Directories to (re)make with their mode and time: those missing or different there, and
+    // the parents of whatever changes in them now.
+    let mut dirs: BTreeSet<String> = local
+        .entries
+        .iter()
+        .filter(|(rel, f)| {
+            f.dir && !remote.get(rel.as_str()).is_some_and(|r| r.dir && r.mode == f.mode && r.mtime == f.mtime.0)
+        })
+        .map(|(rel, _)| rel.clone())
+        .collect();
+    let parents_of = |path: &str, dirs: &mut BTreeSet<String>| {
+        let mut p = path;
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if local.entries.get(parent).is_some_and(|f| f.dir) {
+                dirs.insert(parent.to_owned());
+            }
+            p = parent;
+        }
+    };
+    for g in &gone {
+        parents_of(g, &mut dirs);
+    }
     if !gone.is_empty() {
         s.client.delete_instance_files(id, &FileList { path: remote_dir.clone(), files: gone }).await?;
     }
@@ -224,6 +247,9 @@ pub async fn upload(s: &Session, id: i64, source: &str, target: &str, o: Options
     let todo: Vec<(&String, &LocalFile)> =
         local.entries.iter().filter(|(rel, f)| !f.dir && !unchanged(rel, f)).collect();
     done.unchanged = local.entries.values().filter(|f| !f.dir).count() as u64 - todo.len() as u64;
+    for (rel, _) in &todo {
+        parents_of(rel, &mut dirs);
+    }
     let bar = bar(todo.iter().map(|(_, f)| f.size).sum(), s.json);
     let (large, small): (Vec<_>, Vec<_>) = todo.into_iter().partition(|(_, f)| f.size >= LARGE);
     for (rel, f) in large {
@@ -237,9 +263,8 @@ pub async fn upload(s: &Session, id: i64, source: &str, target: &str, o: Options
             Err(e) => return Err(e),
         }
     }
-    // Small files in batches; the directories (all of them: empty ones are made, and modes and
-    // times set once their files are in) in the last.
-    let dirs: Vec<(&String, &LocalFile)> = local.entries.iter().filter(|(_, f)| f.dir).collect();
+    // Small files in batches; the directories (empty ones are made, and modes and times set
+    // once their files are in) in the last.
     let mut batch = Batch::default();
     for (rel, f) in small {
         if batch.bytes + f.size > BATCH && batch.files > 0 {
@@ -254,8 +279,10 @@ pub async fn upload(s: &Session, id: i64, source: &str, target: &str, o: Options
             Err(e) => return Err(e).with_context(|| format!("reading {}", f.path.display())),
         }
     }
-    for (rel, f) in dirs {
-        batch.data.extend(tar::header(rel, true, f.mode, 0, f.mtime));
+    for rel in &dirs {
+        if let Some(f) = local.entries.get(rel) {
+            batch.data.extend(tar::header(rel, true, f.mode, 0, f.mtime));
+        }
     }
     if !batch.data.is_empty() {
         batch.send(s, id, &remote_dir, &mut done, &bar).await?;
@@ -409,11 +436,9 @@ pub async fn download(s: &Session, id: i64, source: &str, target: &str, o: Optio
         .filter(|r| !r.dir)
         .filter(|r| {
             let Ok(m) = fs::symlink_metadata(local_dir.join(&r.path)) else { return true };
-            let same_now = if o.checksum {
-                by_sum.contains(&r.path)
-            } else {
-                same(m.size(), (m.mtime(), m.mtime_nsec() as u32), r)
-            };
+            let same_now = m.mode() & 0o7777 == r.mode
+                && same(m.size(), (m.mtime(), m.mtime_nsec() as u32), r)
+                && (!o.checksum || by_sum.contains(&r.path));
             !(m.is_file() && same_now)
         })
         .collect();
