@@ -58,6 +58,10 @@ pub enum SyncError {
     /// A command on the instance failed: retried.
     #[error("on the instance: {0}")]
     Remote(String),
+    /// The instance lacks a tool sync needs (GNU find or GNU tar: BusyBox systems are not
+    /// supported); the message names it. Not retried.
+    #[error("the instance cannot take part: {0}")]
+    Unsupported(String),
     /// The SSH connection failed or was cut: retried.
     #[error("the connection to the instance: {0}")]
     Connection(String),
@@ -79,6 +83,7 @@ impl SyncError {
             SyncError::Changed(_) => "changed",
             SyncError::Local(_) => "local",
             SyncError::Remote(_) => "remote",
+            SyncError::Unsupported(_) => "unsupported_instance",
             SyncError::Connection(_) => "connection",
         }
     }

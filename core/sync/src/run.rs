@@ -38,9 +38,18 @@ fn ssh(e: wintermute_ssh::SshError) -> SyncError {
     SyncError::Connection(e.to_string())
 }
 
+/// The error of a command that found a GNU tool missing on the instance.
+fn unsupported(stderr: &[u8]) -> SyncError {
+    let msg = String::from_utf8_lossy(stderr);
+    SyncError::Unsupported(msg.trim().trim_start_matches("wm-sync: ").to_owned())
+}
+
 /// Runs `command` with `stdin`, collecting its output; a non-zero exit is a remote failure.
 async fn exec(session: &Session, what: &str, command: &str, stdin: Option<&[u8]>) -> Result<Vec<u8>, SyncError> {
     let out = session.exec(command, stdin).await.map_err(ssh)?;
+    if out.exit_status == remote::UNSUPPORTED {
+        return Err(unsupported(&out.stderr));
+    }
     if !out.success() {
         return Err(SyncError::Remote(format!(
             "{what} failed (exit {}): {}",
@@ -212,6 +221,9 @@ async fn drain(
     };
     let (fed, status) = tokio::join!(feed_names, read);
     let status = status?;
+    if status == remote::UNSUPPORTED {
+        return Err(unsupported(&stderr));
+    }
     fed?;
     if status != 0 {
         return Err(SyncError::Remote(format!(

@@ -82,6 +82,12 @@ impl Engine {
         let out = session.exec(&remote::list(&p), None).await;
         session.close().await;
         let out = out.map_err(ssh_failed)?;
+        if out.exit_status == remote::UNSUPPORTED {
+            return Err(CoreError::Conflict(format!(
+                "the instance cannot take part in transfers: {}",
+                String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("wm-sync: ")
+            )));
+        }
         if !out.success() {
             return Err(CoreError::Unavailable(format!(
                 "listing {p} failed: {}",
