@@ -138,8 +138,11 @@ async fn same_by_sum(
     if candidates.is_empty() {
         return Ok(BTreeSet::new());
     }
-    let list = FileList { path: remote_dir.to_owned(), files: candidates.clone() };
-    let theirs = s.client.instance_file_sums(id, &list).await?.sums;
+    let mut theirs = Vec::with_capacity(candidates.len());
+    for batch in name_batches(&candidates, String::len) {
+        let list = FileList { path: remote_dir.to_owned(), files: batch.to_vec() };
+        theirs.extend(s.client.instance_file_sums(id, &list).await?.sums);
+    }
     let mut out = BTreeSet::new();
     for (rel, sum) in candidates.into_iter().zip(theirs) {
         let Some(f) = local.get(&rel) else { continue };
@@ -152,6 +155,29 @@ async fn same_by_sum(
         }
     }
     Ok(out)
+}
+
+/// The most names in one request, and their most bytes: well under the core's request body
+/// limit (1 MiB by default).
+const NAMES_PER_REQUEST: usize = 5_000;
+const NAME_BYTES_PER_REQUEST: usize = 256 * 1024;
+
+/// `names` cut into runs that each fit in one request.
+fn name_batches<T>(names: &[T], len: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, n) in names.iter().enumerate() {
+        let l = len(n) + 8;
+        if i > start && (i - start >= NAMES_PER_REQUEST || bytes + l > NAME_BYTES_PER_REQUEST) {
+            out.push(&names[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += l;
+    }
+    if start < names.len() {
+        out.push(&names[start..]);
+    }
+    out
 }
 
 /// What a sync did, for the closing line.
@@ -240,8 +266,8 @@ pub async fn upload(s: &Session, id: i64, source: &str, target: &str, o: Options
     for g in &gone {
         parents_of(g, &mut dirs);
     }
-    if !gone.is_empty() {
-        s.client.delete_instance_files(id, &FileList { path: remote_dir.clone(), files: gone }).await?;
+    for batch in name_batches(&gone, String::len) {
+        s.client.delete_instance_files(id, &FileList { path: remote_dir.clone(), files: batch.to_vec() }).await?;
     }
 
     let todo: Vec<(&String, &LocalFile)> =
@@ -450,8 +476,8 @@ pub async fn download(s: &Session, id: i64, source: &str, target: &str, o: Optio
         done.bytes += fetch_file(s, id, &join_remote(&remote_dir, &r.path), &local_dir, r, &bar).await?;
         done.files += 1;
     }
-    if !small.is_empty() {
-        let (files, bytes) = receive_tar(s, id, &remote_dir, &local_dir, &small, &bar).await?;
+    for batch in name_batches(&small, |f| f.path.len()) {
+        let (files, bytes) = receive_tar(s, id, &remote_dir, &local_dir, batch, &bar).await?;
         done.files += files;
         done.bytes += bytes;
     }
@@ -544,4 +570,22 @@ async fn receive_tar(
         .into());
     }
     Ok((files, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_go_in_requests_that_fit() {
+        let names: Vec<String> = (0..12_000).map(|i| format!("dir/{i:05}.txt")).collect();
+        let batches = name_batches(&names, String::len);
+        assert_eq!(batches.iter().map(|b| b.len()).collect::<Vec<_>>(), [5_000, 5_000, 2_000]);
+        let long: Vec<String> = (0..100).map(|i| format!("{i}{}", "x".repeat(10_000))).collect();
+        let batches = name_batches(&long, String::len);
+        assert!(batches.iter().all(|b| b.iter().map(|n| n.len() + 8).sum::<usize>() <= NAME_BYTES_PER_REQUEST));
+        assert_eq!(batches.iter().map(|b| b.len()).sum::<usize>(), 100);
+        assert!(name_batches::<String>(&[], String::len).is_empty());
+        assert_eq!(topmost(["a".into(), "a/b".into(), "ab".into(), "c/d".into()]), ["a", "ab", "c/d"]);
+    }
 }
