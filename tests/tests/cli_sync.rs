@@ -320,6 +320,36 @@ async fn wmai_local_sync_sends_many_files_in_one_stream_with_empty_dirs_deletes_
     assert!(!remote.join("many/extra.txt").exists() && !remote.join("many/old").exists());
     assert_eq!(dirs(&remote.join("many")), dirs(&mine));
 
+    // The core reads the stream's headers on the way: a name leaving the directory is refused
+    // before it reaches the instance.
+    let mut user = lab.core.client().unwrap();
+    user.login(USER, PASSWORD).await.unwrap();
+    let web = user.instances(false).await.unwrap().into_iter().find(|i| i.name == "web").unwrap();
+    let entry = |name: &str, data: &[u8]| {
+        let mut a = wintermute_api::tar::header(name, false, 0o644, data.len() as u64, (1_600_000_000, 0));
+        a.extend_from_slice(data);
+        a.resize(a.len() + wintermute_api::tar::padding(data.len() as u64), 0);
+        a
+    };
+    let mut evil = entry("fine.txt", b"fine");
+    evil.extend(entry("../escaped.txt", b"out"));
+    evil.extend(wintermute_api::tar::trailer());
+    let e = user.put_tar(web.id, &r("evil/"), evil).await.unwrap_err();
+    assert!(e.to_string().contains("escaped.txt"), "{e}");
+    assert!(!remote.join("escaped.txt").exists());
+    // A stream cut short is an error, not a success.
+    let mut cut = entry("whole.txt", b"whole");
+    cut.extend(entry("half.txt", &[7u8; 4096]));
+    cut.truncate(cut.len() - 1000);
+    let e = user.put_tar(web.id, &r("cut/"), cut).await.unwrap_err();
+    assert!(e.to_string().contains("ended early"), "{e}");
+    let ok = user
+        .put_tar(web.id, &r("ok/"), [entry("one.txt", b"1"), wintermute_api::tar::trailer().to_vec()].concat())
+        .await
+        .unwrap();
+    assert_eq!((ok.files, ok.bytes), (1, 1));
+    assert_eq!(fs::read(remote.join("ok/one.txt")).unwrap(), b"1");
+
     // Back to this machine in one stream, empty directories and their modes and times too.
     let back = here.join("back");
     let out = lab_run(&wmai, &["download", "--local", "web", &r("many/"), back.to_str().unwrap()]).await;
