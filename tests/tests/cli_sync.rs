@@ -376,11 +376,14 @@ async fn lab_run(wmai: &Wmai, args: &[&str]) -> wintermute_tests::cli::CliOutput
     wmai.run(args).await.expect_code(0)
 }
 
-/// A loopback relay to the core that counts the bytes each way.
+/// A loopback relay to the core that counts the bytes each way, and can cut the connection
+/// once the bytes sent to the core pass a mark.
 struct Counter {
     url: String,
     up: Arc<AtomicU64>,
     down: Arc<AtomicU64>,
+    /// When not 0: the connection carrying the byte that passes it is dropped (once).
+    cut_at: Arc<AtomicU64>,
 }
 
 impl Counter {
@@ -390,19 +393,24 @@ impl Counter {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let (u, d) = (up.clone(), down.clone());
+        let cut_at = Arc::new(AtomicU64::new(0));
+        let (u, d, c) = (up.clone(), down.clone(), cut_at.clone());
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                let (u, d) = (u.clone(), d.clone());
+                let (u, d, c) = (u.clone(), d.clone(), c.clone());
                 tokio::spawn(async move {
                     let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { return };
                     let (mut ir, mut iw) = inbound.into_split();
                     let (mut or, mut ow) = outbound.into_split();
-                    let _ = tokio::join!(copy_counting(&mut ir, &mut ow, u), copy_counting(&mut or, &mut iw, d));
+                    // Whichever way ends (or is cut), both sockets close with this task.
+                    tokio::select! {
+                        () = copy_counting(&mut ir, &mut ow, u, Some(c)) => {}
+                        () = copy_counting(&mut or, &mut iw, d, None) => {}
+                    }
                 });
             }
         });
-        Counter { url, up, down }
+        Counter { url, up, down, cut_at }
     }
 
     fn reset(&self) {
@@ -415,6 +423,7 @@ async fn copy_counting(
     from: &mut (impl tokio::io::AsyncRead + Unpin),
     to: &mut (impl tokio::io::AsyncWrite + Unpin),
     n: Arc<AtomicU64>,
+    cut_at: Option<Arc<AtomicU64>>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 64 * 1024];
@@ -422,7 +431,13 @@ async fn copy_counting(
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(k) => {
-                n.fetch_add(k as u64, Ordering::SeqCst);
+                let total = n.fetch_add(k as u64, Ordering::SeqCst) + k as u64;
+                if let Some(c) = &cut_at {
+                    let at = c.load(Ordering::SeqCst);
+                    if at != 0 && total >= at && c.compare_exchange(at, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                        return;
+                    }
+                }
                 if to.write_all(&buf[..k]).await.is_err() {
                     break;
                 }
@@ -513,4 +528,17 @@ async fn wmai_local_transfers_cut_mid_file_resume_without_sending_the_bytes_agai
     assert!(down < SIZE - held + (1 << 20), "the second run received {down} bytes for the {} missing", SIZE - held);
     assert_eq!(fs::read(back.join("big.bin")).unwrap(), data);
     assert_eq!(fs::metadata(back.join("big.bin")).unwrap().mtime(), 1_600_000_000);
+
+    // A connection cut mid-file while wmai keeps running: it asks where the instance's copy
+    // stands and goes on from there in the same run.
+    fs::remove_file(remote.join("big.bin")).unwrap();
+    counter.reset();
+    counter.cut_at.store(20 << 20, Ordering::SeqCst);
+    let out = wmai.run(&["--json", "upload", "--local", "web", big.to_str().unwrap(), &dst]).await.expect_code(0);
+    assert_eq!(counter.cut_at.load(Ordering::SeqCst), 0, "the connection was cut");
+    assert!(out.stderr.contains("resuming"), "{out}");
+    assert_eq!(fs::read(remote.join("big.bin")).unwrap(), data, "the whole file arrived intact");
+    assert_eq!(out.json()["bytes_sent"], SIZE, "{out}");
+    let up = counter.up.load(Ordering::SeqCst);
+    assert!(up < SIZE + (8 << 20), "{up} bytes sent for a {SIZE}-byte file cut once");
 }

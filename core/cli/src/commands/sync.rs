@@ -151,6 +151,11 @@ impl LocalFile {
     }
 }
 
+/// A line on stderr above the progress bar (shown also when the bar is hidden).
+fn note(bar: &ProgressBar, line: &str) {
+    bar.suspend(|| eprintln!("{line}"));
+}
+
 pub(super) fn same(size: u64, mtime: (i64, u32), r: &RemoteFile) -> bool {
     r.size == size && r.mtime == mtime.0 && (r.mtime_nsec == mtime.1 || r.mtime_nsec == 0 || mtime.1 == 0)
 }
@@ -197,12 +202,20 @@ pub(super) async fn send_file(
             }
             Err(e) if tries + 1 < TRIES && retryable(&e) => {
                 tries += 1;
-                bar.println(format!("{rel}: {e}; resuming"));
+                note(bar, &format!("{rel}: {e}; resuming"));
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                // Where the instance's copy stands now.
-                let now = s.client.instance_files(id, &path).await?;
-                let at = now.partial.iter().find(|p| p.size == f.size && p.mtime == f.mtime.0).map_or(0, |p| p.bytes);
+                // Where the instance's copy stands now: partial copies are listed with the
+                // directory they are in (a listing of the file's own path shows none).
+                let (parent, name) = path.rsplit_once('/').unwrap_or((".", path.as_str()));
+                let now = s.client.instance_files(id, if parent.is_empty() { "/" } else { parent }).await?;
+                let at = now
+                    .partial
+                    .iter()
+                    .find(|p| p.path == name && p.size == f.size && p.mtime == f.mtime.0)
+                    .map_or(0, |p| p.bytes.min(f.size));
                 bar.set_position(bar.position().saturating_sub(offset) + at);
+                // What the instance took of the cut piece was sent by this run too.
+                sent += at.saturating_sub(offset);
                 offset = at;
             }
             Err(e) => return Err(e.into()),
@@ -270,8 +283,8 @@ pub(super) async fn fetch_file(
                 fs::rename(&part, &dest)?;
                 return Ok(got);
             }
-            Ok(()) => bar.println(format!("{}: {have} of {} bytes; resuming", r.path, r.size)),
-            Err(e) if attempt + 1 < TRIES => bar.println(format!("{}: {e:#}; resuming", r.path)),
+            Ok(()) => note(bar, &format!("{}: {have} of {} bytes; resuming", r.path, r.size)),
+            Err(e) if attempt + 1 < TRIES => note(bar, &format!("{}: {e:#}; resuming", r.path)),
             Err(e) => return Err(e),
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
