@@ -328,12 +328,14 @@ impl Unpacker {
     }
 }
 
-fn cstr(field: &[u8]) -> String {
+/// A NUL-terminated header field as text.
+pub fn cstr(field: &[u8]) -> String {
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
     String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
-fn parse_octal(field: &[u8]) -> Result<u64, TarError> {
+/// A numeric header field: octal text, or base-256 for large values (GNU).
+pub fn parse_octal(field: &[u8]) -> Result<u64, TarError> {
     // Base-256 for large values (GNU).
     if field.first().is_some_and(|b| b & 0x80 != 0) {
         let mut v: u64 = u64::from(field[0] & 0x7f);
@@ -350,7 +352,8 @@ fn parse_octal(field: &[u8]) -> Result<u64, TarError> {
     u64::from_str_radix(text, 8).map_err(|_| bad("has a bad number"))
 }
 
-fn parse_time(v: &str) -> Result<(i64, u32), TarError> {
+/// A time as `seconds.fraction` (pax `mtime`, `find -printf %T@`), to seconds and nanoseconds.
+pub fn parse_time(v: &str) -> Result<(i64, u32), TarError> {
     let (sec, frac) = v.split_once('.').unwrap_or((v, ""));
     let sec: i64 = sec.parse().map_err(|_| bad("has a bad time"))?;
     let mut digits: String = frac.chars().take(9).collect();
@@ -361,7 +364,8 @@ fn parse_time(v: &str) -> Result<(i64, u32), TarError> {
     Ok((sec, nsec))
 }
 
-fn pax_records(data: &[u8]) -> Result<Vec<(String, String)>, TarError> {
+/// The `key=value` records of a pax extended header.
+pub fn pax_records(data: &[u8]) -> Result<Vec<(String, String)>, TarError> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() && rest[0] != 0 {
@@ -450,6 +454,15 @@ mod tests {
         }
         for bad in ["", "/etc/passwd", "a/../../b", "..", ".", "a\0b"] {
             assert!(!safe_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pax_record_lengths_count_themselves() {
+        for v in ["", "x", &"y".repeat(95), &"z".repeat(994)] {
+            let r = record("path", v);
+            let (len, _) = r.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), r.len());
         }
     }
 }

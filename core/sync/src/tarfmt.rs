@@ -4,91 +4,8 @@
 
 use std::io::{self, Read};
 
-pub const BLOCK: usize = 512;
-
-/// The header(s) announcing one entry: a pax record block when the name or the time needs one,
-/// then the ustar header. The file's data follows, padded by [`padding`].
-pub fn header(path: &str, dir: bool, mode: u32, size: u64, mtime: (i64, u32)) -> Vec<u8> {
-    let mut out = Vec::with_capacity(BLOCK * 3);
-    let name = if dir { format!("{path}/") } else { path.to_owned() };
-    let mut pax = String::new();
-    let name_fits = name.len() < 100 && name.is_ascii();
-    if !name_fits {
-        pax.push_str(&record("path", &name));
-    }
-    if mtime.1 != 0 || mtime.0 < 0 {
-        pax.push_str(&record("mtime", &format!("{}.{:09}", mtime.0, mtime.1)));
-    }
-    if size >= 0o77777777777 {
-        pax.push_str(&record("size", &size.to_string()));
-    }
-    if !pax.is_empty() {
-        let block = ustar(b"PaxHeader", b'x', 0o644, pax.len() as u64, mtime.0.max(0));
-        out.extend_from_slice(&block);
-        out.extend_from_slice(pax.as_bytes());
-        out.resize(out.len() + padding(pax.len() as u64), 0);
-    }
-    let short: &[u8] = if name_fits { name.as_bytes() } else { b"pax-named-entry" };
-    let stored_size = if dir || size >= 0o77777777777 { 0 } else { size };
-    out.extend_from_slice(&ustar(short, if dir { b'5' } else { b'0' }, mode & 0o7777, stored_size, mtime.0.max(0)));
-    out
-}
-
-/// Zero bytes that follow `size` bytes of data up to the next block.
-pub fn padding(size: u64) -> usize {
-    ((BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64) as usize
-}
-
-/// The end of an archive: two zero blocks.
-pub fn trailer() -> [u8; BLOCK * 2] {
-    [0; BLOCK * 2]
-}
-
-/// One pax record: `<length> <key>=<value>\n`, the length counting itself.
-fn record(key: &str, value: &str) -> String {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while len.to_string().len() + body.len() != len {
-        len += 1;
-    }
-    format!("{len}{body}")
-}
-
-fn ustar(name: &[u8], kind: u8, mode: u32, size: u64, mtime: i64) -> [u8; BLOCK] {
-    let mut h = [0u8; BLOCK];
-    h[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
-    octal(&mut h[100..108], u64::from(mode));
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], size);
-    octal(&mut h[136..148], mtime as u64);
-    h[156] = kind;
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    let text = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(text.as_bytes());
-    h
-}
-
-fn octal(field: &mut [u8], value: u64) {
-    let digits = field.len() - 1;
-    let text = format!("{value:0digits$o}");
-    let bytes = text.as_bytes();
-    let start = bytes.len().saturating_sub(digits);
-    field[..digits].copy_from_slice(&bytes[start..]);
-    field[digits] = 0;
-}
-
-/// What an archive entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    File,
-    Dir,
-    /// Links, devices and the like: skipped.
-    Other,
-}
+use wintermute_api::tar::{cstr, TarError};
+pub use wintermute_api::tar::{header, padding, trailer, EntryKind, BLOCK};
 
 #[derive(Debug, Clone)]
 pub struct EntryHeader {
@@ -230,58 +147,20 @@ fn skip(r: &mut impl Read, mut n: u64) -> io::Result<()> {
     Ok(())
 }
 
-fn cstr(field: &[u8]) -> String {
-    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).into_owned()
-}
-
 fn parse_octal(field: &[u8]) -> io::Result<u64> {
-    // Base-256 for large values (GNU).
-    if field.first().is_some_and(|b| b & 0x80 != 0) {
-        let mut v: u64 = u64::from(field[0] & 0x7f);
-        for &b in &field[1..] {
-            v = v.checked_shl(8).ok_or_else(|| bad("a number"))? | u64::from(b);
-        }
-        return Ok(v);
-    }
-    let text = cstr(field);
-    let text = text.trim_matches(|c: char| c == ' ' || c == '\0');
-    if text.is_empty() {
-        return Ok(0);
-    }
-    u64::from_str_radix(text, 8).map_err(|_| bad("a number"))
+    wintermute_api::tar::parse_octal(field).map_err(invalid)
 }
 
 fn parse_time(v: &str) -> io::Result<(i64, u32)> {
-    let (sec, frac) = v.split_once('.').unwrap_or((v, ""));
-    let sec: i64 = sec.parse().map_err(|_| bad("a time"))?;
-    let mut digits: String = frac.chars().take(9).collect();
-    while digits.len() < 9 {
-        digits.push('0');
-    }
-    let nsec: u32 = digits.parse().map_err(|_| bad("a time"))?;
-    Ok((sec, nsec))
+    wintermute_api::tar::parse_time(v).map_err(invalid)
 }
 
 fn pax_records(data: &[u8]) -> io::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() && rest[0] != 0 {
-        let space = rest.iter().position(|&b| b == b' ').ok_or_else(|| bad("a pax record"))?;
-        let len: usize =
-            std::str::from_utf8(&rest[..space]).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("a pax record"))?;
-        if len <= space + 1 || len > rest.len() {
-            return Err(bad("a pax record"));
-        }
-        let body = &rest[space + 1..len - 1];
-        let eq = body.iter().position(|&b| b == b'=').ok_or_else(|| bad("a pax record"))?;
-        out.push((
-            String::from_utf8_lossy(&body[..eq]).into_owned(),
-            String::from_utf8_lossy(&body[eq + 1..]).into_owned(),
-        ));
-        rest = &rest[len..];
-    }
-    Ok(out)
+    wintermute_api::tar::pax_records(data).map_err(invalid)
+}
+
+fn invalid(e: TarError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
 /// A time as `find -printf %T@` prints it: `seconds.fraction`.
@@ -317,14 +196,5 @@ mod tests {
         let l = r.next_entry().unwrap().unwrap();
         assert_eq!((l.path.as_str(), l.size, l.mtime), (long.as_str(), 0, (5, 0)));
         assert!(r.next_entry().unwrap().is_none());
-    }
-
-    #[test]
-    fn pax_record_lengths_count_themselves() {
-        for v in ["", "x", &"y".repeat(95), &"z".repeat(994)] {
-            let r = record("path", v);
-            let (len, _) = r.split_once(' ').unwrap();
-            assert_eq!(len.parse::<usize>().unwrap(), r.len());
-        }
     }
 }
