@@ -11,6 +11,12 @@ use wintermute_api::tasks::TaskState;
 
 use crate::api::{act, use_auth};
 
+mod menu;
+mod table;
+
+pub use menu::{menu_item, open_button, RowMenu};
+pub use table::ListTable;
+
 /// A time in the browser's local zone, e.g. "24/04/2026, 14:03:11".
 pub fn fmt_time(t: &DateTime<Utc>) -> String {
     let d = js_sys::Date::new(&JsValue::from_f64(t.timestamp_millis() as f64));

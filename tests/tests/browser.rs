@@ -3,7 +3,8 @@
 //! permissions, a local provider synchronized with its task log arriving live, a task followed
 //! and cancelled, what a user without rights does not get, and an instance launched on the local
 //! provider through the Create Instance dialog, followed to `running`, with a command run in its
-//! SSH console (xterm.js). Screenshots of the main screens are saved (see
+//! SSH console (xterm.js); every main screen and dialog fitting a phone's width, and a row's action
+//! menu used with the keyboard alone. Screenshots of the main screens are saved (see
 //! `browser::screenshots_dir`) and their paths printed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,8 +12,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use wintermute_api::client::Client;
+use wintermute_api::instances::NewVolume;
 use wintermute_api::providers::{NewProvider, OsType, ProviderKind, ProviderPatch};
 use wintermute_api::rights::{ObjectKind, ObjectRight};
+use wintermute_api::scenarios::NewScript;
 use wintermute_api::tasks::{DebugTaskRequest, TaskState};
 use wintermute_api::users::{NewGroup, NewUser, Permission};
 use wintermute_tests::browser::{browser_prerequisites, Browser};
@@ -382,7 +385,149 @@ async fn an_image_is_found_imported_edited_and_enabled() {
     let security = admin.object_security(ObjectKind::Image, image.id).await.unwrap();
     let rights = security.groups.iter().find(|g| g.group_id == group.id).map(|g| g.rights.clone());
     assert_eq!(rights, Some(vec![ObjectRight::View]));
+    b.click_text(".modal button", "Close").await.unwrap();
+    b.wait_until("the dialog to close", || async { Ok(count(&b, ".modal").await == 0) }).await.unwrap();
+
+    every_screen_fits_a_phone(&b, &core, &admin, lab.id).await;
     b.close().await.unwrap();
+}
+
+/// How the page scrolls sideways, if it does: its width, the window's and what sticks out.
+async fn page_width_overflow(b: &Browser) -> Option<String> {
+    let v = b
+        .js("const w = window.innerWidth; \
+             const out = [...document.querySelectorAll('body *')] \
+               .filter(e => e.getBoundingClientRect().right > w + 0.5) \
+               .slice(0, 4).map(e => e.tagName.toLowerCase() + '.' + e.className); \
+             return [document.documentElement.scrollWidth, w, out.join(' ')];")
+        .await
+        .unwrap();
+    let (scroll, inner) = (v[0].as_i64().unwrap(), v[1].as_i64().unwrap());
+    (scroll > inner).then(|| format!("page {scroll} px wide in a {inner} px window ({})", v[2].as_str().unwrap()))
+}
+
+/// A phone-sized window (390×844): every main screen and the main dialogs, with something in
+/// their lists, fit the width (no sideways scrolling of the page); a screenshot of each is saved.
+/// A row's action menu works with the keyboard alone.
+async fn every_screen_fits_a_phone(b: &Browser, core: &Core, admin: &Client, provider: i64) {
+    admin
+        .create_user(&NewUser {
+            login: "alice".into(),
+            password: "Temp-Pass-1234".into(),
+            first_name: "Alice".into(),
+            last_name: "Liddell".into(),
+            email: "alice.liddell@example.org".into(),
+            enabled: true,
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    admin
+        .create_script(&NewScript {
+            name: "install-tools".into(),
+            description: "Installs the tools the analysts use every day".into(),
+            script_type: "bash".into(),
+            platform: Default::default(),
+            stage: Default::default(),
+            access: Default::default(),
+            parameters: "TOOLS=htop,jq".into(),
+            content: "#!/bin/bash\napt-get install -y htop jq\n".into(),
+        })
+        .await
+        .unwrap();
+    admin
+        .create_volume(&NewVolume {
+            provider_id: provider,
+            region: "local".into(),
+            availability_zone: None,
+            name: "analysis-data".into(),
+            size_gb: 1,
+            volume_type: Default::default(),
+            iops: None,
+            encrypted: true,
+            mount_point: Some("/srv/data".into()),
+        })
+        .await
+        .unwrap();
+
+    b.set_size(390, 844).await.unwrap();
+    let mut wide = Vec::new();
+    let screens = [
+        ("", "Dashboard", "figure.chart"),
+        ("instances", "Instances", "p.muted"),
+        ("storage", "Storage", "tr[data-volume=analysis-data]"),
+        ("images", "Images", "tr[data-image]"),
+        ("providers", "Cloud providers", "tr[data-provider=lab]"),
+        ("scenarios", "Scenarios", "tr[data-script=install-tools]"),
+        ("tasks", "Tasks", "tr[data-task-id]"),
+        ("security/users", "Users", "tr[data-login=alice]"),
+        ("security/groups", "Groups", "tr[data-group=analysts]"),
+        ("settings", "Settings", "form.setting"),
+        ("profile", "Profile", "textarea.key"),
+    ];
+    for (path, title, ready) in screens {
+        b.goto(&format!("{}{path}", core.url())).await.unwrap();
+        b.find_with_text("h1", title).await.unwrap();
+        b.find(ready).await.unwrap();
+        let name = if path.is_empty() { "dashboard".to_string() } else { path.replace('/', "-") };
+        b.screenshot(&format!("40-phone-{name}")).await.unwrap();
+        if let Some(why) = page_width_overflow(b).await {
+            wide.push(format!("{name}: {why}"));
+        }
+    }
+
+    // A row's action menu with the keyboard alone: Enter opens it, Escape closes it, Tab goes
+    // to its first item and Enter chooses it.
+    b.goto(&format!("{}storage", core.url())).await.unwrap();
+    let toggle = b.find("tr[data-volume=analysis-data] button[aria-haspopup]").await.unwrap();
+    toggle.send_keys("\u{e007}").await.unwrap();
+    b.find("tr[data-volume=analysis-data] [role=menu]").await.unwrap();
+    assert_eq!(toggle.attr("aria-expanded").await.unwrap().as_deref(), Some("true"));
+    b.find(":focus").await.unwrap().send_keys("\u{e00c}").await.unwrap();
+    b.wait_until("the menu to close", || async { Ok(count(b, "[role=menu]").await == 0) }).await.unwrap();
+    toggle.send_keys("\u{e007}").await.unwrap();
+    b.find("tr[data-volume=analysis-data] [role=menu]").await.unwrap();
+    b.find(":focus").await.unwrap().send_keys("\u{e004}").await.unwrap();
+    let focused = b.find(":focus").await.unwrap();
+    assert_eq!(focused.attr("role").await.unwrap().as_deref(), Some("menuitem"));
+    assert_eq!(focused.text().await.unwrap(), "Edit");
+    focused.send_keys("\u{e007}").await.unwrap();
+    b.find(".modal input[name=name]").await.unwrap();
+    b.screenshot("41-phone-dialog-volume-edit").await.unwrap();
+    b.find(":focus").await.unwrap().send_keys("\u{e00c}").await.unwrap();
+    b.wait_until("the dialog to close", || async { Ok(count(b, ".modal").await == 0) }).await.unwrap();
+
+    // Dialogs: each opened from its screen, looked at, measured and closed with Escape.
+    let dialogs = [
+        ("security/users", "New user", ".page-head button", "New user", "input[name=login]"),
+        ("security/users", "user security", "tr[data-login=alice] button", "Edit security", "input[name=create_user]"),
+        ("images", "image edit", "tr[data-image] button", "Edit", "input[name=description]"),
+        ("images", "image import", ".page-head button", "Import image", "input[name=q]"),
+        ("storage", "New volume", ".page-head button", "New volume", "input[name=name]"),
+        ("scenarios", "script edit", "tr[data-script=install-tools] button", "Edit", "textarea"),
+        ("instances", "Launch", ".page-head button", "Launch new instance", ".tabs"),
+    ];
+    for (path, name, button, text, field) in dialogs {
+        b.goto(&format!("{}{path}", core.url())).await.unwrap();
+        b.click_text(button, text).await.unwrap();
+        b.find(&format!(".modal {field}")).await.unwrap();
+        let name = name.replace(' ', "-");
+        b.screenshot(&format!("41-phone-dialog-{name}")).await.unwrap();
+        if let Some(why) = page_width_overflow(b).await {
+            wide.push(format!("dialog {name}: {why}"));
+        }
+        let modal =
+            b.js("const m = document.querySelector('.modal').getBoundingClientRect(); return [m.left, m.right];");
+        let m = modal.await.unwrap();
+        let (left, right) = (m[0].as_f64().unwrap(), m[1].as_f64().unwrap());
+        if left < 0.0 || right > 390.0 {
+            wide.push(format!("dialog {name}: from {left} to {right} px"));
+        }
+        b.find(":focus").await.unwrap().send_keys("\u{e00c}").await.unwrap();
+        b.wait_until("the dialog to close", || async { Ok(count(b, ".modal").await == 0) }).await.unwrap();
+    }
+    assert!(wide.is_empty(), "screens wider than a phone:\n{}", wide.join("\n"));
+    b.set_size(1366, 900).await.unwrap();
 }
 
 /// The tests' shared folder of guest images, where the Debian image is built once.

@@ -5,7 +5,7 @@ use wintermute_api::users::{Group, GroupPatch, NewGroup, Permission, User};
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityTabs;
-use crate::ui::{Confirm, ErrorBox, Modal};
+use crate::ui::{open_button, Confirm, ErrorBox, ListTable, Modal};
 use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
@@ -44,71 +44,26 @@ pub fn Groups() -> impl IntoView {
                     </button>
                 </Show>
             </div>
-            {move || match groups.get() {
-                Loaded::Loading => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                Loaded::Failed(e) => view! { <div class="error" role="alert">{e}</div> }.into_any(),
-                Loaded::Ready(list) if list.is_empty() => {
-                    view! { <p class="muted">"No groups yet."</p> }.into_any()
-                }
-                Loaded::Ready(list) => {
+            <ListTable
+                list=groups
+                headers=&["Name", "Description", "Members", ""]
+                empty="No groups yet."
+                row=move |g: Group| {
                     view! {
-                        <div class="table-wrap">
-                            <table class="data">
-                                <thead>
-                                    <tr>
-                                        <th>"Name"</th>
-                                        <th>"Description"</th>
-                                        <th>"Members"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {list
-                                        .into_iter()
-                                        .map(|g| {
-                                            let (eg, dg) = (g.clone(), g.clone());
-                                            view! {
-                                                <tr data-group=g.name.clone()>
-                                                    <td><strong>{g.name.clone()}</strong></td>
-                                                    <td>{g.description.clone()}</td>
-                                                    <td>
-                                                        {g.members.iter().map(|m| m.login.clone()).collect::<Vec<_>>().join(", ")}
-                                                    </td>
-                                                    <td class="actions">
-                                                        {may_manage().then(|| view! {
-                                                            <button
-                                                                type="button"
-                                                                class="small"
-                                                                on:click={
-                                                                    let g = eg.clone();
-                                                                    move |_| dialog.set(Dialog::Edit(g.clone()))
-                                                                }
-                                                            >
-                                                                "Edit"
-                                                            </button>
-                                                            <button
-                                                                type="button"
-                                                                class="small danger"
-                                                                on:click={
-                                                                    let g = dg.clone();
-                                                                    move |_| dialog.set(Dialog::Delete(g.clone()))
-                                                                }
-                                                            >
-                                                                "Delete"
-                                                            </button>
-                                                        })}
-                                                    </td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
+                        <tr data-group=g.name.clone()>
+                            <td><strong>{g.name.clone()}</strong></td>
+                            <td>{g.description.clone()}</td>
+                            <td>{g.members.iter().map(|m| m.login.clone()).collect::<Vec<_>>().join(", ")}</td>
+                            <td class="actions">
+                                {may_manage().then(|| view! {
+                                    {open_button(dialog, Dialog::Edit(g.clone()), "Edit", false)}
+                                    {open_button(dialog, Dialog::Delete(g.clone()), "Delete", true)}
+                                })}
+                            </td>
+                        </tr>
                     }
-                        .into_any()
                 }
-            }}
+            />
             {move || match dialog.get() {
                 Dialog::None => ().into_any(),
                 Dialog::New => view! { <GroupDialog group=None users=users on_close=close on_saved=saved /> }.into_any(),

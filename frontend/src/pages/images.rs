@@ -9,7 +9,7 @@ use wintermute_api::rights::{ObjectKind, ObjectRight, ObjectSummary};
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityDialog;
-use crate::ui::{yes_no, Confirm, ErrorBox, Modal};
+use crate::ui::{open_button, yes_no, Confirm, ErrorBox, ListTable, Modal};
 use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
@@ -74,87 +74,31 @@ pub fn Images() -> impl IntoView {
                     </button>
                 </Show>
             </div>
-            {move || match images.get() {
-                Loaded::Loading => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                Loaded::Failed(e) => view! { <div class="error" role="alert">{e}</div> }.into_any(),
-                Loaded::Ready(list) if list.is_empty() => {
-                    view! { <p class="muted">"No images yet."</p> }.into_any()
-                }
-                Loaded::Ready(list) => {
+            <ListTable
+                list=images
+                headers=&["Name", "Description", "OS", "Provider", "Region", "Image id", "Login user", "Enabled", ""]
+                empty="No images yet."
+                row=move |i: Image| {
+                    let id = i.id;
                     view! {
-                        <div class="table-wrap">
-                            <table class="data">
-                                <thead>
-                                    <tr>
-                                        <th>"Name"</th>
-                                        <th>"Description"</th>
-                                        <th>"OS"</th>
-                                        <th>"Provider"</th>
-                                        <th>"Region"</th>
-                                        <th>"Image id"</th>
-                                        <th>"Login user"</th>
-                                        <th>"Enabled"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {list
-                                        .into_iter()
-                                        .map(|i| {
-                                            let id = i.id;
-                                            let (ei, di) = (i.clone(), i.clone());
-                                            view! {
-                                                <tr data-image=i.cloud_id.clone() class:disabled-row=!i.enabled>
-                                                    <td><strong>{i.name.clone()}</strong></td>
-                                                    <td>{i.description.clone()}</td>
-                                                    <td>{i.os_type.map(os_name).unwrap_or("—")}</td>
-                                                    <td>{i.provider_name.clone()}</td>
-                                                    <td>{i.region.clone()}</td>
-                                                    <td><code>{i.cloud_id.clone()}</code></td>
-                                                    <td>{if i.login_user.is_empty() { "default".to_string() } else { i.login_user.clone() }}</td>
-                                                    <td>{yes_no(i.enabled)}</td>
-                                                    <td class="actions">
-                                                        {may(id, ObjectRight::Change).then(|| view! {
-                                                            <button
-                                                                type="button"
-                                                                class="small"
-                                                                on:click={
-                                                                    let i = ei.clone();
-                                                                    move |_| dialog.set(Dialog::Edit(i.clone()))
-                                                                }
-                                                            >
-                                                                "Edit"
-                                                            </button>
-                                                        })}
-                                                        {owns(id).then(|| view! {
-                                                            <button type="button" class="small" on:click=move |_| dialog.set(Dialog::Security(id))>
-                                                                "Edit security"
-                                                            </button>
-                                                        })}
-                                                        {may(id, ObjectRight::Change).then(|| view! {
-                                                            <button
-                                                                type="button"
-                                                                class="small danger"
-                                                                on:click={
-                                                                    let i = di.clone();
-                                                                    move |_| dialog.set(Dialog::Delete(i.clone()))
-                                                                }
-                                                            >
-                                                                "Delete"
-                                                            </button>
-                                                        })}
-                                                    </td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
+                        <tr data-image=i.cloud_id.clone() class:disabled-row=!i.enabled>
+                            <td><strong>{i.name.clone()}</strong></td>
+                            <td>{i.description.clone()}</td>
+                            <td>{i.os_type.map(os_name).unwrap_or("—")}</td>
+                            <td>{i.provider_name.clone()}</td>
+                            <td>{i.region.clone()}</td>
+                            <td><code>{i.cloud_id.clone()}</code></td>
+                            <td>{if i.login_user.is_empty() { "default".to_string() } else { i.login_user.clone() }}</td>
+                            <td>{yes_no(i.enabled)}</td>
+                            <td class="actions">
+                                {may(id, ObjectRight::Change).then(|| open_button(dialog, Dialog::Edit(i.clone()), "Edit", false))}
+                                {owns(id).then(|| open_button(dialog, Dialog::Security(id), "Edit security", false))}
+                                {may(id, ObjectRight::Change).then(|| open_button(dialog, Dialog::Delete(i.clone()), "Delete", true))}
+                            </td>
+                        </tr>
                     }
-                        .into_any()
                 }
-            }}
+            />
             {move || match dialog.get() {
                 Dialog::None => ().into_any(),
                 Dialog::Import => view! { <ImportDialog provider_rights=provider_rights on_close=close on_imported=changed /> }.into_any(),
@@ -338,15 +282,15 @@ fn ImportDialog(
                                                         let already = c.imported;
                                                         view! {
                                                             <tr>
-                                                                <td><code>{c.cloud_id.clone()}</code></td>
-                                                                <td>
+                                                                <td data-label="Image id"><code>{c.cloud_id.clone()}</code></td>
+                                                                <td data-label="Name">
                                                                     {c.name.clone()}
                                                                     <div class="sub">{c.description.clone()}</div>
                                                                 </td>
-                                                                <td>{c.owner_id.clone()}</td>
-                                                                <td>{c.architecture.clone()}</td>
-                                                                <td>{created_text(&c.creation_date)}</td>
-                                                                <td>
+                                                                <td data-label="Owner">{c.owner_id.clone()}</td>
+                                                                <td data-label="Arch">{c.architecture.clone()}</td>
+                                                                <td data-label="Created">{created_text(&c.creation_date)}</td>
+                                                                <td class="actions">
                                                                     {move || {
                                                                         if already || imported.with(|i| i.contains(&id)) {
                                                                             view! { <span class="badge state-succeeded">"imported"</span> }.into_any()

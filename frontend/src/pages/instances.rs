@@ -19,7 +19,7 @@ use crate::pages::launch::LaunchDialog;
 use crate::pages::security::SecurityDialog;
 use crate::pages::transfer::{Target, TransferDialog, Way};
 use crate::rights::Rights;
-use crate::ui::{fmt_time, Confirm, ErrorBox, Info};
+use crate::ui::{fmt_time, menu_item, Confirm, ErrorBox, Info, RowMenu};
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -341,7 +341,6 @@ fn InstanceRow(
     let status = i.status;
     let may = move |r: ObjectRight| rights.with(|x| x.may(id, r));
     let owns = move || auth.is_admin() || rights.with(|x| x.owned_by(id, auth.user_id()));
-    let open = move || menu.get() == Some(id);
     let has_encrypted = i.volumes.iter().any(|v| v.encrypted);
     let web = i.public_ip.clone().or_else(|| i.ssh_host.clone());
     let me = StoredValue::new(i.clone());
@@ -501,57 +500,35 @@ fn InstanceRow(
             </td>
             <td class="sub" data-label="Created / updated">{fmt_time(&i.created_at)} <br /> {fmt_time(&i.updated_at)}</td>
             <td class="actions">
-                <div class="menu-wrap" on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                    if ev.key() == "Escape" {
-                        menu.set(None);
-                    }
-                }>
-                    <button
-                        type="button"
-                        class="small"
-                        aria-haspopup="true"
-                        aria-expanded=move || open().to_string()
-                        aria-label=format!("Actions of {}", i.name)
-                        on:click=move |_| menu.update(|m| *m = if *m == Some(id) { None } else { Some(id) })
-                    >
-                        "Actions ▾"
-                    </button>
-                    <Show when=open>
-                        <div class="dropdown" role="menu" on:click=move |_| menu.set(None)>
-                            <Show when=move || may(ObjectRight::SshConsole)>
-                                {if status == InstanceStatus::Running {
-                                    view! { <A href=format!("/instances/{id}/console") attr:role="menuitem">"SSH console"</A> }
-                                        .into_any()
-                                } else {
-                                    view! { <button type="button" role="menuitem" disabled=true>"SSH console"</button> }
-                                        .into_any()
-                                }}
-                            </Show>
-                            {web
-                                .clone()
-                                .filter(|_| status == InstanceStatus::Running)
-                                .map(|host| {
-                                    view! {
-                                        <a href=format!("https://{host}/") target="_blank" rel="noopener" role="menuitem">"Web https"</a>
-                                        <a href=format!("http://{host}/") target="_blank" rel="noopener" role="menuitem">"Web http"</a>
-                                    }
-                                })}
-                            {transfer_item(Way::Upload)}
-                            {transfer_item(Way::Download)}
-                            {action_item(InstanceAction::MountStorage)}
-                            {action_item(InstanceAction::PowerOff)}
-                            {action_item(InstanceAction::PowerOn)}
-                            {action_item(InstanceAction::Reboot)}
-                            {action_item(InstanceAction::RetrySetup)}
-                            {action_item(InstanceAction::Terminate)}
-                            <Show when=owns>
-                                <button type="button" role="menuitem" on:click=move |_| dialog.set(Dialog::Security(id))>
-                                    "Edit security"
-                                </button>
-                            </Show>
-                        </div>
+                <RowMenu menu=menu id=id label=format!("Actions of {}", i.name)>
+                    <Show when=move || may(ObjectRight::SshConsole)>
+                        {if status == InstanceStatus::Running {
+                            view! { <A href=format!("/instances/{id}/console") attr:role="menuitem">"SSH console"</A> }
+                                .into_any()
+                        } else {
+                            view! { <button type="button" role="menuitem" disabled=true>"SSH console"</button> }
+                                .into_any()
+                        }}
                     </Show>
-                </div>
+                    {web
+                        .clone()
+                        .filter(|_| status == InstanceStatus::Running)
+                        .map(|host| {
+                            view! {
+                                <a href=format!("https://{host}/") target="_blank" rel="noopener" role="menuitem">"Web https"</a>
+                                <a href=format!("http://{host}/") target="_blank" rel="noopener" role="menuitem">"Web http"</a>
+                            }
+                        })}
+                    {transfer_item(Way::Upload)}
+                    {transfer_item(Way::Download)}
+                    {action_item(InstanceAction::MountStorage)}
+                    {action_item(InstanceAction::PowerOff)}
+                    {action_item(InstanceAction::PowerOn)}
+                    {action_item(InstanceAction::Reboot)}
+                    {action_item(InstanceAction::RetrySetup)}
+                    {action_item(InstanceAction::Terminate)}
+                    <Show when=owns>{menu_item(dialog, "Edit security", false, move || Dialog::Security(id))}</Show>
+                </RowMenu>
             </td>
         </tr>
     }

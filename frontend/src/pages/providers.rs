@@ -11,7 +11,7 @@ use crate::api::{act, load_into, use_auth, Loaded};
 use crate::events::use_live;
 use crate::pages::security::SecurityDialog;
 use crate::pages::tasks::TaskFollow;
-use crate::ui::{fmt_opt_time, tab_button, Confirm, ErrorBox, Modal};
+use crate::ui::{fmt_opt_time, open_button, tab_button, Confirm, ErrorBox, ListTable, Modal};
 use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
@@ -87,49 +87,16 @@ pub fn Providers() -> impl IntoView {
                     </div>
                 </Show>
             </div>
-            {move || match providers.get() {
-                Loaded::Loading => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                Loaded::Failed(e) => view! { <div class="error" role="alert">{e}</div> }.into_any(),
-                Loaded::Ready(list) if list.is_empty() => {
-                    view! {
-                        <p class="muted">
-                            {if auth.is_admin() {
-                                "No provider yet: configure one with \"New provider\"."
-                            } else {
-                                "No provider is shared with you yet."
-                            }}
-                        </p>
-                    }
-                        .into_any()
+            <ListTable
+                list=providers
+                headers=&["Name", "Type", "Status", "Default region", "Regions", "Instance types", "Synchronized", ""]
+                empty=if auth.is_admin() {
+                    "No provider yet: configure one with \"New provider\"."
+                } else {
+                    "No provider is shared with you yet."
                 }
-                Loaded::Ready(list) => {
-                    view! {
-                        <div class="table-wrap">
-                            <table class="data">
-                                <thead>
-                                    <tr>
-                                        <th>"Name"</th>
-                                        <th>"Type"</th>
-                                        <th>"Status"</th>
-                                        <th>"Default region"</th>
-                                        <th>"Regions"</th>
-                                        <th>"Instance types"</th>
-                                        <th>"Synchronized"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {list
-                                        .into_iter()
-                                        .map(|p| view! { <ProviderRow p=p dialog=dialog /> })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                    }
-                        .into_any()
-                }
-            }}
+                row=move |p: Provider| view! { <ProviderRow p=p dialog=dialog /> }
+            />
             {move || match dialog.get() {
                 Dialog::None => ().into_any(),
                 Dialog::New(kind) => view! { <ProviderDialog existing=None kind=kind on_close=close on_changed=changed /> }.into_any(),
@@ -151,7 +118,6 @@ fn ProviderRow(p: Provider, dialog: RwSignal<Dialog>) -> impl IntoView {
     let auth = use_auth();
     let allowed_regions = p.regions.iter().filter(|r| r.allowed).count();
     let allowed_types = p.instance_types.iter().filter(|t| t.allowed).count();
-    let (pe, pd) = (p.clone(), p.clone());
     let id = p.id;
     view! {
         <tr data-provider=p.name.clone()>
@@ -170,29 +136,9 @@ fn ProviderRow(p: Provider, dialog: RwSignal<Dialog>) -> impl IntoView {
             <td>{fmt_opt_time(&p.synced_at)}</td>
             <td class="actions">
                 {auth.is_admin().then(|| view! {
-                    <button
-                        type="button"
-                        class="small"
-                        on:click={
-                            let p = pe.clone();
-                            move |_| dialog.set(Dialog::Edit(p.clone()))
-                        }
-                    >
-                        "Edit"
-                    </button>
-                    <button type="button" class="small" on:click=move |_| dialog.set(Dialog::Security(id))>
-                        "Edit security"
-                    </button>
-                    <button
-                        type="button"
-                        class="small danger"
-                        on:click={
-                            let p = pd.clone();
-                            move |_| dialog.set(Dialog::Delete(p.clone()))
-                        }
-                    >
-                        "Delete"
-                    </button>
+                    {open_button(dialog, Dialog::Edit(p.clone()), "Edit", false)}
+                    {open_button(dialog, Dialog::Security(id), "Edit security", false)}
+                    {open_button(dialog, Dialog::Delete(p.clone()), "Delete", true)}
                 })}
             </td>
         </tr>

@@ -11,7 +11,7 @@ use wintermute_api::users::Permission;
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityDialog;
-use crate::ui::{fmt_time, Confirm, ErrorBox, Modal};
+use crate::ui::{fmt_time, open_button, Confirm, ErrorBox, ListTable, Modal};
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -57,71 +57,33 @@ pub fn Scenarios() -> impl IntoView {
             <p class="hint">
                 "User defined scripts run on new instances at the end of their set-up, in the order of their sequence numbers (Create Instance → Setup)."
             </p>
-            {move || match scripts.get() {
-                Loaded::Loading => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                Loaded::Failed(e) => view! { <div class="error" role="alert">{e}</div> }.into_any(),
-                Loaded::Ready(list) if list.is_empty() => view! { <p class="muted">"No scripts yet."</p> }.into_any(),
-                Loaded::Ready(list) => {
+            <ListTable
+                list=scripts
+                headers=&["Name", "Description", "Type", "Platform", "Access", "Parameters", "Owner", "Updated", ""]
+                empty="No scripts yet."
+                row=move |s: Script| {
+                    let id = s.id;
+                    let may_change = s.my_rights.contains(&ObjectRight::Change);
+                    let owns = auth.is_admin() || s.owner.id == auth.user_id();
                     view! {
-                        <div class="table-wrap">
-                            <table class="data">
-                                <thead>
-                                    <tr>
-                                        <th>"Name"</th>
-                                        <th>"Description"</th>
-                                        <th>"Type"</th>
-                                        <th>"Platform"</th>
-                                        <th>"Access"</th>
-                                        <th>"Parameters"</th>
-                                        <th>"Owner"</th>
-                                        <th>"Updated"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {list
-                                        .into_iter()
-                                        .map(|s| {
-                                            let id = s.id;
-                                            let may_change = s.my_rights.contains(&ObjectRight::Change);
-                                            let owns = auth.is_admin() || s.owner.id == auth.user_id();
-                                            let sv = StoredValue::new(s.clone());
-                                            view! {
-                                                <tr data-script=s.name.clone()>
-                                                    <td><strong>{s.name.clone()}</strong></td>
-                                                    <td>{s.description.clone()}</td>
-                                                    <td>{s.script_type.clone()}</td>
-                                                    <td>{platform_text(s.platform)}</td>
-                                                    <td>{s.access.as_str()}</td>
-                                                    <td><code>{s.parameters.clone()}</code></td>
-                                                    <td>{s.owner.login.clone()}</td>
-                                                    <td class="sub">{fmt_time(&s.updated_at)}</td>
-                                                    <td class="actions">
-                                                        <button type="button" class="small" on:click=move |_| dialog.set(Dialog::Edit(sv.get_value()))>
-                                                            {if may_change { "Edit" } else { "View" }}
-                                                        </button>
-                                                        {owns.then(|| view! {
-                                                            <button type="button" class="small" on:click=move |_| dialog.set(Dialog::Security(id))>
-                                                                "Edit security"
-                                                            </button>
-                                                        })}
-                                                        {may_change.then(|| view! {
-                                                            <button type="button" class="small danger" on:click=move |_| dialog.set(Dialog::Delete(sv.get_value()))>
-                                                                "Delete"
-                                                            </button>
-                                                        })}
-                                                    </td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
+                        <tr data-script=s.name.clone()>
+                            <td><strong>{s.name.clone()}</strong></td>
+                            <td>{s.description.clone()}</td>
+                            <td>{s.script_type.clone()}</td>
+                            <td>{platform_text(s.platform)}</td>
+                            <td>{s.access.as_str()}</td>
+                            <td><code>{s.parameters.clone()}</code></td>
+                            <td>{s.owner.login.clone()}</td>
+                            <td class="sub">{fmt_time(&s.updated_at)}</td>
+                            <td class="actions">
+                                {open_button(dialog, Dialog::Edit(s.clone()), if may_change { "Edit" } else { "View" }, false)}
+                                {owns.then(|| open_button(dialog, Dialog::Security(id), "Edit security", false))}
+                                {may_change.then(|| open_button(dialog, Dialog::Delete(s.clone()), "Delete", true))}
+                            </td>
+                        </tr>
                     }
-                        .into_any()
                 }
-            }}
+            />
             {move || match dialog.get() {
                 Dialog::None => ().into_any(),
                 Dialog::New => view! { <ScriptDialog script=None on_close=close on_done=done /> }.into_any(),

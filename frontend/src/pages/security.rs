@@ -157,7 +157,7 @@ pub fn SecurityDialog(kind: ObjectKind, id: i64, on_close: Callback<()>) -> impl
                                                                     let r = *r;
                                                                     let label = format!("{}: {}", gname, right_text(kind, r));
                                                                     view! {
-                                                                        <td class="center">
+                                                                        <td class="center" data-label=right_text(kind, r)>
                                                                             <input
                                                                                 type="checkbox"
                                                                                 aria-label=label

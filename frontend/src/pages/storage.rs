@@ -15,7 +15,7 @@ use crate::pages::launch::{volume_type_name, VOLUME_TYPES};
 use crate::pages::security::SecurityDialog;
 use crate::pages::transfer::{Target, TransferDialog, Way};
 use crate::rights::Rights;
-use crate::ui::{fmt_time, Confirm, ErrorBox, Info, Modal};
+use crate::ui::{fmt_time, menu_item, Confirm, ErrorBox, Info, ListTable, Modal, RowMenu};
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -84,130 +84,87 @@ pub fn Storage() -> impl IntoView {
                     <button type="button" class="primary" on:click=move |_| dialog.set(Dialog::New)>"New volume"</button>
                 </Show>
             </div>
-            {move || match volumes.get() {
-                Loaded::Loading => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                Loaded::Failed(e) => view! { <div class="error" role="alert">{e}</div> }.into_any(),
-                Loaded::Ready(list) if list.is_empty() => view! { <p class="muted">"No volumes."</p> }.into_any(),
-                Loaded::Ready(list) => {
+            <ListTable
+                list=volumes
+                headers=&["ID", "Type", "Size", "Attached", "Device", "File system", "Encryption", "Created / updated", ""]
+                empty="No volumes."
+                row=move |v: Volume| {
+                    let id = v.id;
+                    let sv = StoredValue::new(v.clone());
+                    let attached = v.instance_id.is_some();
                     view! {
-                        <div class="table-wrap">
-                            <table class="data">
-                                <thead>
-                                    <tr>
-                                        <th>"ID"</th>
-                                        <th>"Type"</th>
-                                        <th>"Size"</th>
-                                        <th>"Attached"</th>
-                                        <th>"Device"</th>
-                                        <th>"File system"</th>
-                                        <th>"Encryption"</th>
-                                        <th>"Created / updated"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {list
-                                        .into_iter()
-                                        .map(|v| {
-                                            let id = v.id;
-                                            let open = move || menu.get() == Some(id);
-                                            let sv = StoredValue::new(v.clone());
-                                            let attached = v.instance_id.is_some();
-                                            view! {
-                                                <tr data-volume=v.name.clone() class=status_class(v.status)>
-                                                    <td>
-                                                        <Info label=v.name.clone()>
-                                                            <dl class="facts">
-                                                                <dt>"Cloud id"</dt>
-                                                                <dd><code>{v.cloud_id.clone().unwrap_or_else(|| "—".into())}</code></dd>
-                                                                <dt>"Owner"</dt>
-                                                                <dd>{v.owner_login.clone()}</dd>
-                                                                <dt>"Status"</dt>
-                                                                <dd>{format!("{} {}", v.status.as_str(), v.status_message)}</dd>
-                                                            </dl>
-                                                        </Info>
-                                                    </td>
-                                                    <td>
-                                                        <Info label=volume_type_name(v.volume_type).to_string()>
-                                                            <dl class="facts">
-                                                                <dt>"Provider"</dt>
-                                                                <dd>{v.provider_name.clone()}</dd>
-                                                                <dt>"Region"</dt>
-                                                                <dd>{v.region.clone()}</dd>
-                                                                <dt>"Zone"</dt>
-                                                                <dd>{v.availability_zone.clone().unwrap_or_else(|| "—".into())}</dd>
-                                                                {v.iops.map(|i| view! { <dt>"IOPS"</dt><dd>{i}</dd> })}
-                                                            </dl>
-                                                        </Info>
-                                                    </td>
-                                                    <td>{format!("{} GB", v.size_gb)}</td>
-                                                    <td>{v.instance_name.clone().unwrap_or_else(|| "—".into())}</td>
-                                                    <td><code>{v.device.clone().unwrap_or_default()}</code></td>
-                                                    <td><code>{v.mount_point.clone().unwrap_or_default()}</code></td>
-                                                    <td>
-                                                        {if v.encrypted {
-                                                            view! {
-                                                                <Info label="🔒 encrypted">
-                                                                    <p>"LUKS; the key stays on the core and reaches the instance only through SSH."</p>
-                                                                </Info>
-                                                            }
-                                                                .into_any()
-                                                        } else {
-                                                            view! { <span class="muted">"none"</span> }.into_any()
-                                                        }}
-                                                    </td>
-                                                    <td class="sub">{fmt_time(&v.created_at)} <br /> {fmt_time(&v.updated_at)}</td>
-                                                    <td class="actions">
-                                                        <div class="menu-wrap" on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                                                            if ev.key() == "Escape" {
-                                                                menu.set(None);
-                                                            }
-                                                        }>
-                                                            <button
-                                                                type="button"
-                                                                class="small"
-                                                                aria-haspopup="true"
-                                                                aria-expanded=move || open().to_string()
-                                                                on:click=move |_| menu.update(|m| *m = if *m == Some(id) { None } else { Some(id) })
-                                                            >
-                                                                "Actions ▾"
-                                                            </button>
-                                                            <Show when=open>
-                                                                <div class="dropdown" role="menu" on:click=move |_| menu.set(None)>
-                                                                    <Show when=move || may(id, ObjectRight::Change)>
-                                                                        <button type="button" role="menuitem" on:click=move |_| dialog.set(Dialog::Edit(sv.get_value()))>"Edit"</button>
-                                                                    </Show>
-                                                                    <Show when=move || may(id, ObjectRight::Control)>
-                                                                        <button type="button" role="menuitem" disabled=attached on:click=move |_| dialog.set(Dialog::Attach(sv.get_value()))>"Attach"</button>
-                                                                        <button type="button" role="menuitem" disabled=!attached on:click=move |_| dialog.set(Dialog::Detach(sv.get_value()))>"Detach"</button>
-                                                                        <button type="button" role="menuitem" disabled=attached on:click=move |_| dialog.set(Dialog::Delete(sv.get_value()))>"Delete"</button>
-                                                                    </Show>
-                                                                    <Show when=move || may(id, ObjectRight::UploadData)>
-                                                                        <button type="button" role="menuitem" disabled=!attached on:click=move |_| dialog.set(Dialog::Transfer(volume_target(&sv.get_value()), Way::Upload))>"Upload data"</button>
-                                                                    </Show>
-                                                                    <Show when=move || may(id, ObjectRight::DownloadData)>
-                                                                        <button type="button" role="menuitem" disabled=!attached on:click=move |_| dialog.set(Dialog::Transfer(volume_target(&sv.get_value()), Way::Download))>"Download data"</button>
-                                                                    </Show>
-                                                                    <Show when=move || owns(id)>
-                                                                        <button type="button" role="menuitem" on:click=move |_| dialog.set(Dialog::Security(id))>
-                                                                            "Edit security"
-                                                                        </button>
-                                                                    </Show>
-                                                                </div>
-                                                            </Show>
-                                                        </div>
-                                                    </td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
+                        <tr data-volume=v.name.clone() class=status_class(v.status)>
+                            <td>
+                                <Info label=v.name.clone()>
+                                    <dl class="facts">
+                                        <dt>"Cloud id"</dt>
+                                        <dd><code>{v.cloud_id.clone().unwrap_or_else(|| "—".into())}</code></dd>
+                                        <dt>"Owner"</dt>
+                                        <dd>{v.owner_login.clone()}</dd>
+                                        <dt>"Status"</dt>
+                                        <dd>{format!("{} {}", v.status.as_str(), v.status_message)}</dd>
+                                    </dl>
+                                </Info>
+                            </td>
+                            <td>
+                                <Info label=volume_type_name(v.volume_type).to_string()>
+                                    <dl class="facts">
+                                        <dt>"Provider"</dt>
+                                        <dd>{v.provider_name.clone()}</dd>
+                                        <dt>"Region"</dt>
+                                        <dd>{v.region.clone()}</dd>
+                                        <dt>"Zone"</dt>
+                                        <dd>{v.availability_zone.clone().unwrap_or_else(|| "—".into())}</dd>
+                                        {v.iops.map(|i| view! { <dt>"IOPS"</dt><dd>{i}</dd> })}
+                                    </dl>
+                                </Info>
+                            </td>
+                            <td>{format!("{} GB", v.size_gb)}</td>
+                            <td>{v.instance_name.clone().unwrap_or_else(|| "—".into())}</td>
+                            <td><code>{v.device.clone().unwrap_or_default()}</code></td>
+                            <td><code>{v.mount_point.clone().unwrap_or_default()}</code></td>
+                            <td>
+                                {if v.encrypted {
+                                    view! {
+                                        <Info label="🔒 encrypted">
+                                            <p>"LUKS; the key stays on the core and reaches the instance only through SSH."</p>
+                                        </Info>
+                                    }
+                                        .into_any()
+                                } else {
+                                    view! { <span class="muted">"none"</span> }.into_any()
+                                }}
+                            </td>
+                            <td class="sub">{fmt_time(&v.created_at)} <br /> {fmt_time(&v.updated_at)}</td>
+                            <td class="actions">
+                                <RowMenu menu=menu id=id label=format!("Actions of {}", v.name)>
+                                    <Show when=move || may(id, ObjectRight::Change)>
+                                        {menu_item(dialog, "Edit", false, move || Dialog::Edit(sv.get_value()))}
+                                    </Show>
+                                    <Show when=move || may(id, ObjectRight::Control)>
+                                        {menu_item(dialog, "Attach", attached, move || Dialog::Attach(sv.get_value()))}
+                                        {menu_item(dialog, "Detach", !attached, move || Dialog::Detach(sv.get_value()))}
+                                        {menu_item(dialog, "Delete", attached, move || Dialog::Delete(sv.get_value()))}
+                                    </Show>
+                                    <Show when=move || may(id, ObjectRight::UploadData)>
+                                        {menu_item(dialog, "Upload data", !attached, move || {
+                                            Dialog::Transfer(volume_target(&sv.get_value()), Way::Upload)
+                                        })}
+                                    </Show>
+                                    <Show when=move || may(id, ObjectRight::DownloadData)>
+                                        {menu_item(dialog, "Download data", !attached, move || {
+                                            Dialog::Transfer(volume_target(&sv.get_value()), Way::Download)
+                                        })}
+                                    </Show>
+                                    <Show when=move || owns(id)>
+                                        {menu_item(dialog, "Edit security", false, move || Dialog::Security(id))}
+                                    </Show>
+                                </RowMenu>
+                            </td>
+                        </tr>
                     }
-                        .into_any()
                 }
-            }}
+            />
             {move || match dialog.get() {
                 Dialog::None => ().into_any(),
                 Dialog::New => view! { <NewVolumeDialog provider_rights=provider_rights on_close=close on_done=done /> }.into_any(),

@@ -156,16 +156,16 @@ fn TaskRow(id: i64, live: Live) -> impl IntoView {
     let progress = Signal::derive(move || task.with(|t| t.as_ref().map(|t| t.progress).unwrap_or(0.0)));
     view! {
         <tr data-task-id=id data-state=move || state.get().map(|s| s.as_str()).unwrap_or("")>
-            <td>{id}</td>
-            <td>
+            <td data-label="#">{id}</td>
+            <td data-label="Task">
                 <A href=format!("/tasks/{id}")>{text(|t| t.title.clone())}</A>
                 <div class="sub">{text(|t| t.message.clone())}</div>
             </td>
-            <td>{text(|t| t.owner_login.clone())}</td>
-            <td>{move || state.get().map(|s| view! { <StateBadge state=s /> })}</td>
-            <td><Progress value=progress /></td>
-            <td>{text(|t| fmt_time(&t.created_at))}</td>
-            <td>
+            <td data-label="Owner">{text(|t| t.owner_login.clone())}</td>
+            <td data-label="State">{move || state.get().map(|s| view! { <StateBadge state=s /> })}</td>
+            <td data-label="Progress"><Progress value=progress /></td>
+            <td data-label="Created">{text(|t| fmt_time(&t.created_at))}</td>
+            <td class="actions">
                 <Show when=move || cancellable.get()>
                     <CancelButton id=id live=live />
                 </Show>

@@ -5,7 +5,7 @@ use wintermute_api::users::{Group, NewUser, Permission, PermissionSet, User, Use
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityTabs;
-use crate::ui::{yes_no, Confirm, ErrorBox, Modal};
+use crate::ui::{open_button, yes_no, Confirm, ErrorBox, ListTable, Modal};
 use wintermute_api::client::Client;
 
 /// The manual's name and meaning of each permission.
@@ -68,100 +68,39 @@ pub fn Users() -> impl IntoView {
                     </button>
                 </Show>
             </div>
-            {move || match users.get() {
-                Loaded::Loading => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                Loaded::Failed(e) => view! { <div class="error" role="alert">{e}</div> }.into_any(),
-                Loaded::Ready(list) => {
+            <ListTable
+                list=users
+                headers=&["Login", "Name", "Email", "Time zone", "Enabled", "Admin", "Groups", "Permissions", ""]
+                row=move |u: User| {
+                    let me = u.id == auth.user_id();
+                    let admin_target_locked = u.is_admin && !auth.is_admin();
                     view! {
-                        <div class="table-wrap">
-                            <table class="data">
-                                <thead>
-                                    <tr>
-                                        <th>"Login"</th>
-                                        <th>"Name"</th>
-                                        <th>"Email"</th>
-                                        <th>"Time zone"</th>
-                                        <th>"Enabled"</th>
-                                        <th>"Admin"</th>
-                                        <th>"Groups"</th>
-                                        <th>"Permissions"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {list
-                                        .into_iter()
-                                        .map(|u| {
-                                            let me = u.id == auth.user_id();
-                                            let (edit_u, sec_u, del_u) = (u.clone(), u.clone(), u.clone());
-                                            let admin_target_locked = u.is_admin && !auth.is_admin();
-                                            view! {
-                                                <tr data-login=u.login.clone()>
-                                                    <td><strong>{u.login.clone()}</strong></td>
-                                                    <td>{format!("{} {}", u.first_name, u.last_name)}</td>
-                                                    <td>{u.email.clone()}</td>
-                                                    <td>{u.time_zone.clone()}</td>
-                                                    <td>{yes_no(u.enabled)}</td>
-                                                    <td>{yes_no(u.is_admin)}</td>
-                                                    <td>{group_names(&u.groups)}</td>
-                                                    <td class="perms">
-                                                        {if u.is_admin {
-                                                            "all (administrator)".to_string()
-                                                        } else {
-                                                            u.permissions
-                                                                .iter()
-                                                                .map(|p| permission_text(*p).0)
-                                                                .collect::<Vec<_>>()
-                                                                .join(", ")
-                                                        }}
-                                                    </td>
-                                                    <td class="actions">
-                                                        {(may_change() && !admin_target_locked).then(|| view! {
-                                                            <button
-                                                                type="button"
-                                                                class="small"
-                                                                on:click={
-                                                                    let u = edit_u.clone();
-                                                                    move |_| dialog.set(Dialog::Edit(u.clone()))
-                                                                }
-                                                            >
-                                                                "Edit"
-                                                            </button>
-                                                            <button
-                                                                type="button"
-                                                                class="small"
-                                                                on:click={
-                                                                    let u = sec_u.clone();
-                                                                    move |_| dialog.set(Dialog::Security(u.clone()))
-                                                                }
-                                                            >
-                                                                "Edit security"
-                                                            </button>
-                                                            {(!me).then(|| view! {
-                                                                <button
-                                                                    type="button"
-                                                                    class="small danger"
-                                                                    on:click={
-                                                                        let u = del_u.clone();
-                                                                        move |_| dialog.set(Dialog::Delete(u.clone()))
-                                                                    }
-                                                                >
-                                                                    "Delete"
-                                                                </button>
-                                                            })}
-                                                        })}
-                                                    </td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
+                        <tr data-login=u.login.clone()>
+                            <td><strong>{u.login.clone()}</strong></td>
+                            <td>{format!("{} {}", u.first_name, u.last_name)}</td>
+                            <td>{u.email.clone()}</td>
+                            <td>{u.time_zone.clone()}</td>
+                            <td>{yes_no(u.enabled)}</td>
+                            <td>{yes_no(u.is_admin)}</td>
+                            <td>{group_names(&u.groups)}</td>
+                            <td class="perms">
+                                {if u.is_admin {
+                                    "all (administrator)".to_string()
+                                } else {
+                                    u.permissions.iter().map(|p| permission_text(*p).0).collect::<Vec<_>>().join(", ")
+                                }}
+                            </td>
+                            <td class="actions">
+                                {(may_change() && !admin_target_locked).then(|| view! {
+                                    {open_button(dialog, Dialog::Edit(u.clone()), "Edit", false)}
+                                    {open_button(dialog, Dialog::Security(u.clone()), "Edit security", false)}
+                                    {(!me).then(|| open_button(dialog, Dialog::Delete(u.clone()), "Delete", true))}
+                                })}
+                            </td>
+                        </tr>
                     }
-                        .into_any()
                 }
-            }}
+            />
             {move || match dialog.get() {
                 Dialog::None => ().into_any(),
                 Dialog::New => view! { <UserDialog user=None on_close=close on_saved=saved /> }.into_any(),

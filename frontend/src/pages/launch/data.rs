@@ -59,8 +59,8 @@ pub fn DataUploads(
                                         .map(|(i, r)| {
                                             view! {
                                                 <tr data-upload=r.source.clone()>
-                                                    <td><code>{r.source.clone()}</code></td>
-                                                    <td><code>{r.target.clone()}</code></td>
+                                                    <td data-label="Data source"><code>{r.source.clone()}</code></td>
+                                                    <td data-label="Data destination"><code>{r.target.clone()}</code></td>
                                                     <td class="actions">
                                                         <button type="button" class="small" on:click=move |_| rows.update(|v| { v.remove(i); })>
                                                             "Remove"

@@ -63,9 +63,9 @@ pub fn UdsTable(
                                         .map(|(i, r)| {
                                             view! {
                                                 <tr data-uds=name_of(r.script_id)>
-                                                    <td>{r.sequence}</td>
-                                                    <td>{name_of(r.script_id)}</td>
-                                                    <td><code>{r.parameters.clone()}</code></td>
+                                                    <td data-label="Seq">{r.sequence}</td>
+                                                    <td data-label="UDS">{name_of(r.script_id)}</td>
+                                                    <td data-label="Params"><code>{r.parameters.clone()}</code></td>
                                                     <td class="actions">
                                                         <button type="button" class="small" on:click=move |_| rows.update(|v| { v.remove(i); })>
                                                             "Remove"
