@@ -168,74 +168,47 @@ impl Form {
 
     /// The request the form describes.
     pub fn request(&self) -> LaunchRequest {
-        let Form {
-            name,
-            description,
-            tags,
-            image_id,
-            instance_type,
-            count,
-            swarm,
-            groups,
-            mode,
-            encrypted,
-            size,
-            vtype,
-            iops,
-            mount_point,
-            device,
-            reuse_id,
-            provision,
-            update,
-            reboot,
-            packages,
-            services,
-            user_name,
-            password,
-            with_user,
-            uds,
-            data_upload,
-            ..
-        } = *self;
-        let storage = match mode.get_untracked() {
+        let storage = match self.mode.get_untracked() {
             StorageMode::None => LaunchStorage::None,
             StorageMode::New => LaunchStorage::New(NewStorage {
-                size_gb: size.get_untracked().trim().parse().unwrap_or(0),
-                volume_type: vtype.get_untracked(),
-                iops: (vtype.get_untracked() == VolumeType::ProvisionedIops)
-                    .then(|| iops.get_untracked().trim().parse().ok())
+                size_gb: self.size.get_untracked().trim().parse().unwrap_or(0),
+                volume_type: self.vtype.get_untracked(),
+                iops: (self.vtype.get_untracked() == VolumeType::ProvisionedIops)
+                    .then(|| self.iops.get_untracked().trim().parse().ok())
                     .flatten(),
-                encrypted: encrypted.get_untracked(),
-                mount_point: Some(mount_point.get_untracked()).filter(|m| !m.trim().is_empty()),
-                device: Some(device.get_untracked()).filter(|d| !d.trim().is_empty()),
+                encrypted: self.encrypted.get_untracked(),
+                mount_point: Some(self.mount_point.get_untracked()).filter(|m| !m.trim().is_empty()),
+                device: Some(self.device.get_untracked()).filter(|d| !d.trim().is_empty()),
             }),
             StorageMode::Reuse => LaunchStorage::Reuse {
-                volume_id: reuse_id.get_untracked(),
-                device: Some(device.get_untracked()).filter(|d| !d.trim().is_empty()),
-                mount_point: Some(mount_point.get_untracked()).filter(|m| !m.trim().is_empty()),
+                volume_id: self.reuse_id.get_untracked(),
+                device: Some(self.device.get_untracked()).filter(|d| !d.trim().is_empty()),
+                mount_point: Some(self.mount_point.get_untracked()).filter(|m| !m.trim().is_empty()),
             },
         };
         LaunchRequest {
-            name: name.get_untracked().trim().to_string(),
-            description: description.get_untracked(),
-            tags: tags.get_untracked(),
-            image_id: image_id.get_untracked(),
-            instance_type: instance_type.get_untracked(),
-            count: count.get_untracked().trim().parse().ok(),
-            security_groups: groups.get_untracked(),
-            swarm: Some(swarm.get_untracked().trim().to_string()).filter(|s| !s.is_empty()),
+            name: self.name.get_untracked().trim().to_string(),
+            description: self.description.get_untracked(),
+            tags: self.tags.get_untracked(),
+            image_id: self.image_id.get_untracked(),
+            instance_type: self.instance_type.get_untracked(),
+            count: self.count.get_untracked().trim().parse().ok(),
+            security_groups: self.groups.get_untracked(),
+            swarm: Some(self.swarm.get_untracked().trim().to_string()).filter(|s| !s.is_empty()),
             storage,
             setup: Setup {
-                provision: provision.get_untracked(),
-                update: update.get_untracked(),
-                reboot: reboot.get_untracked() && update.get_untracked(),
-                packages: packages.get_untracked(),
-                services: services.get_untracked(),
-                user: with_user
-                    .get_untracked()
-                    .then(|| SetupUser { name: user_name.get_untracked(), password: password.get_untracked() }),
-                data_upload: data_upload.get_untracked(),
-                scripts: uds
+                provision: self.provision.get_untracked(),
+                update: self.update.get_untracked(),
+                reboot: self.reboot.get_untracked() && self.update.get_untracked(),
+                packages: self.packages.get_untracked(),
+                services: self.services.get_untracked(),
+                user: self.with_user.get_untracked().then(|| SetupUser {
+                    name: self.user_name.get_untracked(),
+                    password: self.password.get_untracked(),
+                }),
+                data_upload: self.data_upload.get_untracked(),
+                scripts: self
+                    .uds
                     .get_untracked()
                     .into_iter()
                     .map(|r| ScriptRun {
@@ -250,74 +223,44 @@ impl Form {
 
     /// Fills the form from a saved request (its password is never saved: it is asked again).
     pub fn fill(&self, r: &LaunchRequest) {
-        let Form {
-            name,
-            description,
-            tags,
-            image_id,
-            instance_type,
-            count,
-            swarm,
-            groups,
-            mode,
-            encrypted,
-            size,
-            vtype,
-            iops,
-            mount_point,
-            device,
-            reuse_id,
-            provision,
-            update,
-            reboot,
-            packages,
-            services,
-            with_user,
-            user_name,
-            password,
-            password2,
-            uds,
-            data_upload,
-            ..
-        } = *self;
-        name.set(r.name.clone());
-        description.set(r.description.clone());
-        tags.set(r.tags.clone());
-        image_id.set(r.image_id);
-        instance_type.set(r.instance_type.clone());
-        count.set(r.count.unwrap_or(1).to_string());
-        swarm.set(r.swarm.clone().unwrap_or_default());
-        groups.set(r.security_groups.clone());
+        self.name.set(r.name.clone());
+        self.description.set(r.description.clone());
+        self.tags.set(r.tags.clone());
+        self.image_id.set(r.image_id);
+        self.instance_type.set(r.instance_type.clone());
+        self.count.set(r.count.unwrap_or(1).to_string());
+        self.swarm.set(r.swarm.clone().unwrap_or_default());
+        self.groups.set(r.security_groups.clone());
         match &r.storage {
-            LaunchStorage::None => mode.set(StorageMode::None),
+            LaunchStorage::None => self.mode.set(StorageMode::None),
             LaunchStorage::New(n) => {
-                mode.set(StorageMode::New);
-                size.set(n.size_gb.to_string());
-                vtype.set(n.volume_type);
-                iops.set(n.iops.map(|i| i.to_string()).unwrap_or_else(|| "3000".into()));
-                encrypted.set(n.encrypted);
-                mount_point.set(n.mount_point.clone().unwrap_or_else(|| DEFAULT_MOUNT_POINT.into()));
-                device.set(n.device.clone().unwrap_or_else(|| DEFAULT_DEVICE.into()));
+                self.mode.set(StorageMode::New);
+                self.size.set(n.size_gb.to_string());
+                self.vtype.set(n.volume_type);
+                self.iops.set(n.iops.map(|i| i.to_string()).unwrap_or_else(|| "3000".into()));
+                self.encrypted.set(n.encrypted);
+                self.mount_point.set(n.mount_point.clone().unwrap_or_else(|| DEFAULT_MOUNT_POINT.into()));
+                self.device.set(n.device.clone().unwrap_or_else(|| DEFAULT_DEVICE.into()));
             }
             LaunchStorage::Reuse { volume_id, device: d, mount_point: m } => {
-                mode.set(StorageMode::Reuse);
-                reuse_id.set(*volume_id);
-                device.set(d.clone().unwrap_or_else(|| DEFAULT_DEVICE.into()));
-                mount_point.set(m.clone().unwrap_or_else(|| DEFAULT_MOUNT_POINT.into()));
+                self.mode.set(StorageMode::Reuse);
+                self.reuse_id.set(*volume_id);
+                self.device.set(d.clone().unwrap_or_else(|| DEFAULT_DEVICE.into()));
+                self.mount_point.set(m.clone().unwrap_or_else(|| DEFAULT_MOUNT_POINT.into()));
             }
         }
         let st = &r.setup;
-        provision.set(st.provision);
-        update.set(st.update);
-        reboot.set(st.reboot);
-        packages.set(st.packages.clone());
-        services.set(st.services.clone());
-        with_user.set(st.user.is_some());
-        user_name.set(st.user.as_ref().map(|u| u.name.clone()).unwrap_or_default());
-        password.set(String::new());
-        password2.set(String::new());
-        data_upload.set(st.data_upload.clone());
-        uds.set(
+        self.provision.set(st.provision);
+        self.update.set(st.update);
+        self.reboot.set(st.reboot);
+        self.packages.set(st.packages.clone());
+        self.services.set(st.services.clone());
+        self.with_user.set(st.user.is_some());
+        self.user_name.set(st.user.as_ref().map(|u| u.name.clone()).unwrap_or_default());
+        self.password.set(String::new());
+        self.password2.set(String::new());
+        self.data_upload.set(st.data_upload.clone());
+        self.uds.set(
             st.scripts
                 .iter()
                 .map(|s| UdsRow {
