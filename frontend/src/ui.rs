@@ -12,10 +12,12 @@ use wintermute_api::tasks::TaskState;
 use crate::api::{act, use_auth};
 
 mod menu;
+mod provider;
 mod table;
 
 pub use menu::{menu_item, open_button, RowMenu};
-pub use table::ListTable;
+pub use provider::ProviderRegion;
+pub use table::{ListTable, RemovableRows};
 
 /// A time in the browser's local zone, e.g. "24/04/2026, 14:03:11".
 pub fn fmt_time(t: &DateTime<Utc>) -> String {
@@ -177,6 +179,26 @@ where
                 </div>
             </div>
         </Modal>
+    }
+}
+
+/// The end of a dialog's form: its error, "Cancel" and the submit button (`submit`: "Save",
+/// "Create"…), greyed while `busy` or while `blocked` says the form is not ready.
+#[component]
+pub fn DialogButtons(
+    error: RwSignal<Option<String>>,
+    busy: RwSignal<bool>,
+    on_close: Callback<()>,
+    submit: &'static str,
+    #[prop(optional, into)] blocked: Option<Signal<bool>>,
+) -> impl IntoView {
+    let disabled = move || busy.get() || blocked.is_some_and(|b| b.get());
+    view! {
+        <ErrorBox error=error />
+        <div class="buttons">
+            <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
+            <button type="submit" class="primary" disabled=disabled>{submit}</button>
+        </div>
     }
 }
 

@@ -5,7 +5,7 @@ use wintermute_api::users::{Group, GroupPatch, NewGroup, Permission, User};
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityTabs;
-use crate::ui::{open_button, Confirm, ErrorBox, ListTable, Modal};
+use crate::ui::{open_button, Confirm, DialogButtons, ListTable, Modal};
 use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
@@ -150,11 +150,7 @@ fn GroupDialog(
                         Loaded::Loading => view! { <p class="loading">"Loading…"</p> }.into_any(),
                     }}
                 </fieldset>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
-                </div>
+                <DialogButtons error=error busy=busy on_close=on_close submit="Save" />
             </form>
         </Modal>
     }

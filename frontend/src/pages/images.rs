@@ -9,7 +9,7 @@ use wintermute_api::rights::{ObjectKind, ObjectRight, ObjectSummary};
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityDialog;
-use crate::ui::{open_button, yes_no, Confirm, ErrorBox, ListTable, Modal};
+use crate::ui::{open_button, yes_no, Confirm, DialogButtons, ErrorBox, ListTable, Modal, ProviderRegion};
 use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
@@ -150,24 +150,6 @@ fn ImportDialog(
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let imported = RwSignal::new(Vec::<String>::new());
-    // Default to the first provider and its default region.
-    Effect::new(move |_| {
-        let list = importable();
-        if provider_id.get_untracked() == 0 {
-            if let Some(p) = list.first() {
-                provider_id.set(p.id);
-                region.set(first_region(p));
-            }
-        }
-    });
-    let regions = move || -> Vec<String> {
-        let id = provider_id.get();
-        importable()
-            .into_iter()
-            .find(|p| p.id == id)
-            .map(|p| p.regions.iter().filter(|r| r.allowed).map(|r| r.name.clone()).collect())
-            .unwrap_or_default()
-    };
     let search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (pid, r, q) = (provider_id.get_untracked(), region.get_untracked(), query.get_untracked());
@@ -196,48 +178,12 @@ fn ImportDialog(
         <Modal title="Import image" on_close=on_close wide=true>
             <form class="modal-body stack" on:submit=search>
                 <div class="row3">
-                    <label>
-                        "Provider"
-                        <select
-                            name="provider"
-                            on:change=move |ev| {
-                                let id = event_target_value(&ev).parse().unwrap_or(0);
-                                provider_id.set(id);
-                                if let Some(p) = importable().into_iter().find(|p| p.id == id) {
-                                    region.set(first_region(&p));
-                                }
-                                found.set(None);
-                            }
-                        >
-                            {move || {
-                                importable()
-                                    .into_iter()
-                                    .map(|p| {
-                                        let id = p.id;
-                                        view! {
-                                            <option value=id.to_string() selected=move || provider_id.get() == id>
-                                                {p.name.clone()}
-                                            </option>
-                                        }
-                                    })
-                                    .collect_view()
-                            }}
-                        </select>
-                    </label>
-                    <label>
-                        "Region"
-                        <select name="region" on:change=move |ev| region.set(event_target_value(&ev))>
-                            {move || {
-                                regions()
-                                    .into_iter()
-                                    .map(|r| {
-                                        let v = r.clone();
-                                        view! { <option value=r.clone() selected=move || region.get() == v>{r.clone()}</option> }
-                                    })
-                                    .collect_view()
-                            }}
-                        </select>
-                    </label>
+                    <ProviderRegion
+                        providers=Signal::derive(importable)
+                        provider_id=provider_id
+                        region=region
+                        on_change=Callback::new(move |_| found.set(None))
+                    />
                     <label>
                         "Search"
                         <input type="search" name="q" placeholder="image_id:ami-0123… or part of the name" bind:value=query />
@@ -339,15 +285,6 @@ fn created_text(s: &str) -> String {
     }
 }
 
-fn first_region(p: &Provider) -> String {
-    let allowed: Vec<&str> = p.regions.iter().filter(|r| r.allowed).map(|r| r.name.as_str()).collect();
-    if allowed.contains(&p.default_region.as_str()) {
-        p.default_region.clone()
-    } else {
-        allowed.first().map(|r| r.to_string()).unwrap_or_default()
-    }
-}
-
 /// "Actions → Edit" on an image (manual 6.4.4).
 #[component]
 fn EditImageDialog(image: Image, on_close: Callback<()>) -> impl IntoView {
@@ -404,11 +341,7 @@ fn EditImageDialog(image: Image, on_close: Callback<()>) -> impl IntoView {
                     <input type="checkbox" name="enabled" bind:checked=enabled />
                     " Enabled (users can launch it)"
                 </label>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
-                </div>
+                <DialogButtons error=error busy=busy on_close=on_close submit="Save" />
             </form>
         </Modal>
     }

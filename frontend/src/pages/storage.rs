@@ -15,7 +15,7 @@ use crate::pages::launch::{volume_type_name, VOLUME_TYPES};
 use crate::pages::security::SecurityDialog;
 use crate::pages::transfer::{Target, TransferDialog, Way};
 use crate::rights::Rights;
-use crate::ui::{fmt_time, menu_item, Confirm, ErrorBox, Info, ListTable, Modal, RowMenu};
+use crate::ui::{fmt_time, menu_item, Confirm, DialogButtons, Info, ListTable, Modal, ProviderRegion, RowMenu};
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -231,27 +231,6 @@ fn NewVolumeDialog(provider_rights: RwSignal<Rights>, on_close: Callback<()>, on
     let mount_point = RwSignal::new(wintermute_api::instances::DEFAULT_MOUNT_POINT.to_string());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    let regions = move || -> Vec<String> {
-        let id = provider_id.get();
-        usable()
-            .into_iter()
-            .find(|p| p.id == id)
-            .map(|p| p.regions.iter().filter(|r| r.allowed).map(|r| r.name.clone()).collect())
-            .unwrap_or_default()
-    };
-    Effect::new(move |_| {
-        if provider_id.get_untracked() == 0 {
-            if let Some(p) = usable().first() {
-                provider_id.set(p.id);
-            }
-        }
-    });
-    Effect::new(move |_| {
-        let r = regions();
-        if !r.contains(&region.get_untracked()) {
-            region.set(r.first().cloned().unwrap_or_default());
-        }
-    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let req = NewVolume {
@@ -271,34 +250,7 @@ fn NewVolumeDialog(provider_rights: RwSignal<Rights>, on_close: Callback<()>, on
         <Modal title="New volume" on_close=on_close>
             <form class="modal-body stack" on:submit=submit>
                 <div class="row2">
-                    <label>
-                        "Provider"
-                        <select name="provider" on:change=move |ev| provider_id.set(event_target_value(&ev).parse().unwrap_or(0))>
-                            {move || {
-                                usable()
-                                    .into_iter()
-                                    .map(|p| {
-                                        let id = p.id;
-                                        view! { <option value=id.to_string() selected=move || provider_id.get() == id>{p.name.clone()}</option> }
-                                    })
-                                    .collect_view()
-                            }}
-                        </select>
-                    </label>
-                    <label>
-                        "Region"
-                        <select name="region" on:change=move |ev| region.set(event_target_value(&ev))>
-                            {move || {
-                                regions()
-                                    .into_iter()
-                                    .map(|r| {
-                                        let v = r.clone();
-                                        view! { <option value=r.clone() selected=move || region.get() == v>{r.clone()}</option> }
-                                    })
-                                    .collect_view()
-                            }}
-                        </select>
-                    </label>
+                    <ProviderRegion providers=Signal::derive(usable) provider_id=provider_id region=region />
                 </div>
                 <label>"Name" <input type="text" name="name" required bind:value=name /></label>
                 <div class="row2">
@@ -322,11 +274,7 @@ fn NewVolumeDialog(provider_rights: RwSignal<Rights>, on_close: Callback<()>, on
                     <input type="checkbox" name="encrypted" bind:checked=encrypted />
                     " Encrypted (highly recommended)"
                 </label>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || busy.get()>"Create"</button>
-                </div>
+                <DialogButtons error=error busy=busy on_close=on_close submit="Create" />
             </form>
         </Modal>
     }
@@ -350,11 +298,7 @@ fn EditVolumeDialog(volume: Volume, on_close: Callback<()>, on_done: Callback<()
             <form class="modal-body stack" on:submit=submit>
                 <label>"Name" <input type="text" name="name" required bind:value=name /></label>
                 <label>"Mount point" <input type="text" name="mount_point" bind:value=mount_point /></label>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
-                </div>
+                <DialogButtons error=error busy=busy on_close=on_close submit="Save" />
             </form>
         </Modal>
     }
@@ -413,11 +357,7 @@ fn AttachDialog(volume: Volume, on_close: Callback<()>, on_done: Callback<()>) -
                     <span class="hint">"Running or stopped instances of the volume's region."</span>
                 </label>
                 <label>"Device" <input type="text" name="device" bind:value=device /></label>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || busy.get() || instance_id.get() == 0>"Attach"</button>
-                </div>
+                <DialogButtons error=error busy=busy on_close=on_close submit="Attach" blocked=Signal::derive(move || instance_id.get() == 0) />
             </form>
         </Modal>
     }

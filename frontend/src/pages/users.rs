@@ -5,7 +5,7 @@ use wintermute_api::users::{Group, NewUser, Permission, PermissionSet, User, Use
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityTabs;
-use crate::ui::{open_button, yes_no, Confirm, ErrorBox, ListTable, Modal};
+use crate::ui::{open_button, yes_no, Confirm, DialogButtons, ListTable, Modal};
 use wintermute_api::client::Client;
 
 /// The manual's name and meaning of each permission.
@@ -195,11 +195,7 @@ fn UserDialog(user: Option<User>, on_close: Callback<()>, on_saved: Callback<()>
                     <input type="checkbox" name="is_admin" bind:checked=is_admin disabled=move || !auth.is_admin() />
                     " Is administrator"
                 </label>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
-                </div>
+                <DialogButtons error=error busy=busy on_close=on_close submit="Save" />
             </form>
         </Modal>
     }
@@ -275,11 +271,7 @@ fn PermissionsDialog(user: User, on_close: Callback<()>, on_saved: Callback<()>)
                         })
                         .collect_view()}
                 </fieldset>
-                <ErrorBox error=error />
-                <div class="buttons">
-                    <button type="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
-                </div>
+                <DialogButtons error=error busy=busy on_close=on_close submit="Save" />
             </form>
         </Modal>
     }

@@ -125,3 +125,47 @@ fn label(table: &web_sys::Element) {
         }
     }
 }
+
+/// The rows a dialog's form collects (uploads, scripts to run): a compact table, shown once there
+/// is a row. `row` makes a `<tr>` from an item and the cell with its "Remove" button.
+#[component]
+pub fn RemovableRows<T, R, V>(rows: RwSignal<Vec<T>>, headers: &'static [&'static str], row: R) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    R: Fn(T, AnyView) -> V + Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    move || {
+        let list = rows.get();
+        (!list.is_empty()).then(|| {
+            let row = row.clone();
+            view! {
+                <table class="data compact">
+                    <thead>
+                        <tr>
+                            {headers.iter().map(|h| view! { <th>{*h}</th> }).collect_view()}
+                            <th><span class="sr-only">"Remove"</span></th>
+                        </tr>
+                    </thead>
+                    <tbody>{list.into_iter().enumerate().map(|(i, r)| row(r, remove_cell(rows, i))).collect_view()}</tbody>
+                </table>
+            }
+        })
+    }
+}
+
+fn remove_cell<T: Send + Sync + 'static>(rows: RwSignal<Vec<T>>, i: usize) -> AnyView {
+    let remove = move |_| {
+        rows.update(|v| {
+            if i < v.len() {
+                v.remove(i);
+            }
+        })
+    };
+    view! {
+        <td class="actions">
+            <button type="button" class="small" on:click=remove>"Remove"</button>
+        </td>
+    }
+    .into_any()
+}

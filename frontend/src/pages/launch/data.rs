@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use wintermute_api::setup::DataUpload;
 
-use crate::ui::ErrorBox;
+use crate::ui::{ErrorBox, RemovableRows};
 
 #[component]
 pub fn DataUploads(
@@ -43,38 +43,19 @@ pub fn DataUploads(
                  The destination should be the encrypted volume's mount point or a directory in it. \
                  A trailing / on the source means its contents."
             </p>
-            {move || {
-                let list = rows.get();
-                (!list.is_empty())
-                    .then(|| {
-                        view! {
-                            <table class="data compact">
-                                <thead>
-                                    <tr><th>"Data source"</th><th>"Data destination"</th><th><span class="sr-only">"Remove"</span></th></tr>
-                                </thead>
-                                <tbody>
-                                    {list
-                                        .into_iter()
-                                        .enumerate()
-                                        .map(|(i, r)| {
-                                            view! {
-                                                <tr data-upload=r.source.clone()>
-                                                    <td data-label="Data source"><code>{r.source.clone()}</code></td>
-                                                    <td data-label="Data destination"><code>{r.target.clone()}</code></td>
-                                                    <td class="actions">
-                                                        <button type="button" class="small" on:click=move |_| rows.update(|v| { v.remove(i); })>
-                                                            "Remove"
-                                                        </button>
-                                                    </td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                        }
-                    })
-            }}
+            <RemovableRows
+                rows=rows
+                headers=&["Data source", "Data destination"]
+                row=|r: DataUpload, remove| {
+                    view! {
+                        <tr data-upload=r.source.clone()>
+                            <td data-label="Data source"><code>{r.source.clone()}</code></td>
+                            <td data-label="Data destination"><code>{r.target.clone()}</code></td>
+                            {remove}
+                        </tr>
+                    }
+                }
+            />
             <div class="uds-add pair-add">
                 <label>"Data source" <input type="text" name="data_source" placeholder="e.g. deck1/" bind:value=source /></label>
                 <label>

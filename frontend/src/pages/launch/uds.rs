@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use wintermute_api::scenarios::Script;
 
 use super::form::UdsRow;
-use crate::ui::ErrorBox;
+use crate::ui::{ErrorBox, RemovableRows};
 
 /// The name of script `id` among `scripts` (its number when it is not there).
 pub fn script_name(scripts: &[Script], id: i64) -> String {
@@ -47,39 +47,20 @@ pub fn UdsTable(
     view! {
         <fieldset class="stack uds" prop:disabled=move || disabled.get()>
             <legend>"UDS (user defined scripts, run in sequence order)"</legend>
-            {move || {
-                let list = rows.get();
-                (!list.is_empty())
-                    .then(|| {
-                        view! {
-                            <table class="data compact">
-                                <thead>
-                                    <tr><th>"Seq"</th><th>"UDS"</th><th>"Params"</th><th><span class="sr-only">"Remove"</span></th></tr>
-                                </thead>
-                                <tbody>
-                                    {list
-                                        .into_iter()
-                                        .enumerate()
-                                        .map(|(i, r)| {
-                                            view! {
-                                                <tr data-uds=name_of(r.script_id)>
-                                                    <td data-label="Seq">{r.sequence}</td>
-                                                    <td data-label="UDS">{name_of(r.script_id)}</td>
-                                                    <td data-label="Params"><code>{r.parameters.clone()}</code></td>
-                                                    <td class="actions">
-                                                        <button type="button" class="small" on:click=move |_| rows.update(|v| { v.remove(i); })>
-                                                            "Remove"
-                                                        </button>
-                                                    </td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                        }
-                    })
-            }}
+            <RemovableRows
+                rows=rows
+                headers=&["Seq", "UDS", "Params"]
+                row=move |r: UdsRow, remove| {
+                    view! {
+                        <tr data-uds=name_of(r.script_id)>
+                            <td data-label="Seq">{r.sequence}</td>
+                            <td data-label="UDS">{name_of(r.script_id)}</td>
+                            <td data-label="Params"><code>{r.parameters.clone()}</code></td>
+                            {remove}
+                        </tr>
+                    }
+                }
+            />
             <div class="uds-add">
                 <label>"Sequence" <input type="number" name="uds_sequence" min="0" bind:value=seq /></label>
                 <label>
