@@ -15,7 +15,7 @@ mod menu;
 mod provider;
 mod table;
 
-pub use menu::{menu_item, open_button, RowMenu};
+pub use menu::{menu_item, open_button, MenuButton, RowMenu};
 pub use provider::ProviderRegion;
 pub use table::{ListTable, RemovableRows};
 

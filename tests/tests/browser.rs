@@ -476,16 +476,23 @@ async fn every_screen_fits_a_phone(b: &Browser, core: &Core, admin: &Client, pro
         }
     }
 
-    // A row's action menu with the keyboard alone: Enter opens it, Escape closes it, Tab goes
-    // to its first item and Enter chooses it.
+    // A row's action menu with the keyboard alone: Enter opens it, Tab goes to its first item,
+    // Escape closes it and gives the focus back to its button, Enter on an item chooses it.
     b.goto(&format!("{}storage", core.url())).await.unwrap();
     let toggle = b.find("tr[data-volume=analysis-data] button[aria-haspopup]").await.unwrap();
     toggle.send_keys("\u{e007}").await.unwrap();
     b.find("tr[data-volume=analysis-data] [role=menu]").await.unwrap();
     assert_eq!(toggle.attr("aria-expanded").await.unwrap().as_deref(), Some("true"));
+    b.find(":focus").await.unwrap().send_keys("\u{e004}").await.unwrap();
     b.find(":focus").await.unwrap().send_keys("\u{e00c}").await.unwrap();
     b.wait_until("the menu to close", || async { Ok(count(b, "[role=menu]").await == 0) }).await.unwrap();
-    toggle.send_keys("\u{e007}").await.unwrap();
+    let focused = b.find(":focus").await.unwrap();
+    assert_eq!(
+        focused.attr("aria-haspopup").await.unwrap().as_deref(),
+        Some("true"),
+        "the focus is back on the button"
+    );
+    focused.send_keys("\u{e007}").await.unwrap();
     b.find("tr[data-volume=analysis-data] [role=menu]").await.unwrap();
     b.find(":focus").await.unwrap().send_keys("\u{e004}").await.unwrap();
     let focused = b.find(":focus").await.unwrap();

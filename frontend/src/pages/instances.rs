@@ -19,7 +19,7 @@ use crate::pages::launch::LaunchDialog;
 use crate::pages::security::SecurityDialog;
 use crate::pages::transfer::{Target, TransferDialog, Way};
 use crate::rights::Rights;
-use crate::ui::{fmt_time, menu_item, Confirm, ErrorBox, Info, RowMenu};
+use crate::ui::{fmt_time, menu_item, Confirm, ErrorBox, Info, MenuButton, RowMenu};
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -163,36 +163,24 @@ pub fn Instances() -> impl IntoView {
             <div class="page-head">
                 <h1>"Instances"</h1>
                 <div class="buttons">
-                    <div class="menu-wrap" on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                        if ev.key() == "Escape" {
-                            batch_open.set(false);
-                        }
-                    }>
-                        <button
-                            type="button"
-                            class="batch"
-                            aria-haspopup="true"
-                            aria-expanded=move || batch_open.get().to_string()
-                            disabled=move || selected.with(|s| s.is_empty()) || busy.get()
-                            on:click=move |_| batch_open.update(|o| *o = !*o)
-                        >
-                            {move || format!("Batch actions ({})", selected.with(|s| s.len()))}
-                        </button>
-                        <Show when=move || batch_open.get()>
-                            <div class="dropdown" role="menu">
-                                {InstanceAction::ALL
-                                    .into_iter()
-                                    .map(|a| {
-                                        view! {
-                                            <button type="button" role="menuitem" on:click=move |_| batch(a)>
-                                                {action_text(a)}
-                                            </button>
-                                        }
-                                    })
-                                    .collect_view()}
-                            </div>
-                        </Show>
-                    </div>
+                    <MenuButton
+                        open=batch_open
+                        set_open=Callback::new(move |o| batch_open.set(o))
+                        text=Signal::derive(move || format!("Batch actions ({})", selected.with(|s| s.len())))
+                        class="batch"
+                        disabled=Signal::derive(move || selected.with(|s| s.is_empty()) || busy.get())
+                    >
+                        {InstanceAction::ALL
+                            .into_iter()
+                            .map(|a| {
+                                view! {
+                                    <button type="button" role="menuitem" on:click=move |_| batch(a)>
+                                        {action_text(a)}
+                                    </button>
+                                }
+                            })
+                            .collect_view()}
+                    </MenuButton>
                     <Show when=may_launch>
                         <button type="button" class="primary" on:click=move |_| dialog.set(Dialog::Launch)>
                             "Launch new instance"

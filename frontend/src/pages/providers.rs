@@ -11,7 +11,7 @@ use crate::api::{act, load_into, use_auth, Loaded};
 use crate::events::use_live;
 use crate::pages::security::SecurityDialog;
 use crate::pages::tasks::TaskFollow;
-use crate::ui::{fmt_opt_time, open_button, tab_button, Confirm, ErrorBox, ListTable, Modal};
+use crate::ui::{fmt_opt_time, open_button, tab_button, Confirm, ErrorBox, ListTable, MenuButton, Modal};
 use wintermute_api::client::Client;
 
 #[derive(Clone, PartialEq)]
@@ -50,41 +50,26 @@ pub fn Providers() -> impl IntoView {
             <div class="page-head">
                 <h1>"Cloud providers"</h1>
                 <Show when=admin>
-                    <div class="menu-wrap">
-                        <button
-                            type="button"
-                            class="primary"
-                            aria-haspopup="true"
-                            aria-expanded=move || new_menu.get().to_string()
-                            on:click=move |_| new_menu.update(|o| *o = !*o)
-                        >
-                            "New provider ▾"
+                    <MenuButton
+                        open=new_menu
+                        set_open=Callback::new(move |o| new_menu.set(o))
+                        text="New provider ▾".to_string()
+                        class="primary"
+                    >
+                        {[ProviderKind::Aws, ProviderKind::Openstack, ProviderKind::Local]
+                            .into_iter()
+                            .map(|k| {
+                                view! {
+                                    <button type="button" role="menuitem" on:click=move |_| dialog.set(Dialog::New(k))>
+                                        {kind_name(k)}
+                                    </button>
+                                }
+                            })
+                            .collect_view()}
+                        <button type="button" role="menuitem" disabled title="Not available in this version yet">
+                            "OpenStack (not yet available)"
                         </button>
-                        <Show when=move || new_menu.get()>
-                            <div class="dropdown" role="menu">
-                                {[ProviderKind::Aws, ProviderKind::Openstack, ProviderKind::Local]
-                                    .into_iter()
-                                    .map(|k| {
-                                        view! {
-                                            <button
-                                                type="button"
-                                                role="menuitem"
-                                                on:click=move |_| {
-                                                    new_menu.set(false);
-                                                    dialog.set(Dialog::New(k));
-                                                }
-                                            >
-                                                {kind_name(k)}
-                                            </button>
-                                        }
-                                    })
-                                    .collect_view()}
-                                <button type="button" role="menuitem" disabled title="Not available in this version yet">
-                                    "OpenStack (not yet available)"
-                                </button>
-                            </div>
-                        </Show>
-                    </div>
+                    </MenuButton>
                 </Show>
             </div>
             <ListTable

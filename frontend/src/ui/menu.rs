@@ -29,43 +29,76 @@ where
     }
 }
 
-/// "Actions ▾" of the row `id`: one menu of the page is open at a time (`menu` holds its row);
-/// Enter or a click opens it, Escape or choosing an item closes it.
+/// A button with a menu under it: a click or Enter opens and closes it; Escape closes it and
+/// gives the focus back to the button; choosing an item closes it.
+#[component]
+pub fn MenuButton(
+    #[prop(into)] open: Signal<bool>,
+    /// Opens (true) or closes (false) the menu.
+    set_open: Callback<bool>,
+    /// What the button says.
+    #[prop(into)]
+    text: Signal<String>,
+    #[prop(optional, into)] class: String,
+    /// The button's name for screen readers, when its text is not enough ("Actions of web-1").
+    #[prop(optional, into)]
+    label: Option<String>,
+    #[prop(optional, into)] disabled: Signal<bool>,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let button = NodeRef::<leptos::html::Button>::new();
+    let children = StoredValue::new(children);
+    let keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Escape" && open.get_untracked() {
+            ev.stop_propagation();
+            set_open.run(false);
+            if let Some(b) = button.get_untracked() {
+                let _ = b.focus();
+            }
+        }
+    };
+    view! {
+        <div class="menu-wrap" on:keydown=keydown>
+            <button
+                type="button"
+                class=class
+                aria-haspopup="true"
+                aria-expanded=move || open.get().to_string()
+                aria-label=label
+                disabled=move || disabled.get()
+                node_ref=button
+                on:click=move |_| set_open.run(!open.get_untracked())
+            >
+                {move || text.get()}
+            </button>
+            <Show when=move || open.get()>
+                <div class="dropdown" role="menu" on:click=move |_| set_open.run(false)>
+                    {children.with_value(|c| c())}
+                </div>
+            </Show>
+        </div>
+    }
+}
+
+/// "Actions ▾" of the row `id`: one menu of the page is open at a time (`menu` holds its row).
 #[component]
 pub fn RowMenu(
     menu: RwSignal<Option<i64>>,
     id: i64,
     /// The button's name for screen readers ("Actions of web-1").
-    #[prop(optional, into)]
-    label: Option<String>,
+    #[prop(into)]
+    label: String,
     children: ChildrenFn,
 ) -> impl IntoView {
-    let open = move || menu.get() == Some(id);
-    let children = StoredValue::new(children);
     view! {
-        <div
-            class="menu-wrap"
-            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                if ev.key() == "Escape" {
-                    menu.set(None);
-                }
-            }
+        <MenuButton
+            open=Signal::derive(move || menu.get() == Some(id))
+            set_open=Callback::new(move |open: bool| menu.set(open.then_some(id)))
+            text="Actions ▾".to_string()
+            class="small"
+            label=label
         >
-            <button
-                type="button"
-                class="small"
-                aria-haspopup="true"
-                aria-expanded=move || open().to_string()
-                aria-label=label
-                on:click=move |_| menu.update(|m| *m = if *m == Some(id) { None } else { Some(id) })
-            >
-                "Actions ▾"
-            </button>
-            <Show when=open>
-                <div class="dropdown" role="menu" on:click=move |_| menu.set(None)>
-                    {children.with_value(|c| c())}
-                </div>
-            </Show>
-        </div>
+            {children()}
+        </MenuButton>
     }
 }
