@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use wintermute_api::rights::{ObjectRight, ObjectSummary};
+use leptos::prelude::*;
+use wintermute_api::rights::{ObjectKind, ObjectRight, ObjectSummary};
+
+use crate::api::Auth;
 
 /// The caller's rights on the objects of one kind, by object id.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,4 +31,18 @@ impl Rights {
     pub fn owned_by(&self, id: i64, user: i64) -> bool {
         self.0.get(&id).is_some_and(|o| o.owner.id == user)
     }
+}
+
+/// Loads the caller's rights on the objects of `kind` into `rights` and on the providers into
+/// `providers` (what may be made where); a signal keeps what it had when the core does not answer.
+pub fn load_rights(auth: Auth, kind: ObjectKind, rights: RwSignal<Rights>, providers: RwSignal<Rights>) {
+    let Ok(c) = auth.client() else { return };
+    leptos::task::spawn_local(async move {
+        if let Ok(list) = c.objects(Some(kind)).await {
+            rights.set(Rights::new(list));
+        }
+        if let Ok(list) = c.objects(Some(ObjectKind::Provider)).await {
+            providers.set(Rights::new(list));
+        }
+    });
 }

@@ -1,14 +1,13 @@
 //! Instance images (manual 6.4): the list, "Import image" with the registry search, "Edit"
 //! (name, OS type, description, login user, enabled) and "Edit security".
 
-use std::collections::BTreeMap;
-
 use leptos::prelude::*;
 use wintermute_api::providers::{Image, ImageCandidate, ImagePatch, ImportImage, OsType, Provider};
-use wintermute_api::rights::{ObjectKind, ObjectRight, ObjectSummary};
+use wintermute_api::rights::{ObjectKind, ObjectRight};
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::pages::security::SecurityDialog;
+use crate::rights::{load_rights, Rights};
 use crate::ui::{open_button, yes_no, Confirm, DialogButtons, ErrorBox, ListTable, Modal, ProviderRegion};
 use wintermute_api::client::Client;
 
@@ -20,9 +19,6 @@ enum Dialog {
     Security(i64),
     Delete(Image),
 }
-
-/// What the user may do with each object of a kind, by id.
-type Rights = BTreeMap<i64, ObjectSummary>;
 
 pub fn os_name(o: OsType) -> &'static str {
     match o {
@@ -39,13 +35,12 @@ pub fn os_name(o: OsType) -> &'static str {
 pub fn Images() -> impl IntoView {
     let auth = use_auth();
     let images = RwSignal::new(Loaded::<Vec<Image>>::Loading);
-    let image_rights = RwSignal::new(Loaded::<Rights>::Loading);
-    let provider_rights = RwSignal::new(Loaded::<Rights>::Loading);
+    let image_rights = RwSignal::new(Rights::default());
+    let provider_rights = RwSignal::new(Rights::default());
     let dialog = RwSignal::new(Dialog::None);
     let reload = move || {
         load_into(auth, images, |c| async move { c.images().await });
-        load_into(auth, image_rights, |c| async move { Ok(by_id(c.objects(Some(ObjectKind::Image)).await?)) });
-        load_into(auth, provider_rights, |c| async move { Ok(by_id(c.objects(Some(ObjectKind::Provider)).await?)) });
+        load_rights(auth, ObjectKind::Image, image_rights, provider_rights);
     };
     reload();
     let close = Callback::new(move |_| {
@@ -53,17 +48,9 @@ pub fn Images() -> impl IntoView {
         reload();
     });
     let changed = Callback::new(move |_| reload());
-    let may_import = move || {
-        provider_rights
-            .with(|r| r.ready().is_some_and(|r| r.values().any(|o| o.my_rights.contains(&ObjectRight::ImportImages))))
-    };
-    let may = move |id: i64, right: ObjectRight| {
-        image_rights.with(|r| r.ready().and_then(|r| r.get(&id)).is_some_and(|o| o.my_rights.contains(&right)))
-    };
-    let owns = move |id: i64| {
-        auth.is_admin()
-            || image_rights.with(|r| r.ready().and_then(|r| r.get(&id)).is_some_and(|o| o.owner.id == auth.user_id()))
-    };
+    let may_import = move || provider_rights.with(|r| r.any(ObjectRight::ImportImages));
+    let may = move |id: i64, right: ObjectRight| image_rights.with(|r| r.may(id, right));
+    let owns = move |id: i64| auth.is_admin() || image_rights.with(|r| r.owned_by(id, auth.user_id()));
     view! {
         <section class="page">
             <div class="page-head">
@@ -110,14 +97,10 @@ pub fn Images() -> impl IntoView {
     }
 }
 
-fn by_id(list: Vec<ObjectSummary>) -> Rights {
-    list.into_iter().map(|o| (o.object_id, o)).collect()
-}
-
 /// "Import Image": choose the provider and region, search its registry, import what is chosen.
 #[component]
 fn ImportDialog(
-    provider_rights: RwSignal<Loaded<Rights>>,
+    provider_rights: RwSignal<Rights>,
     on_close: Callback<()>,
     /// The list behind the dialog reloads after each import.
     on_imported: Callback<()>,
@@ -129,17 +112,7 @@ fn ImportDialog(
         let rights = provider_rights.get();
         providers.with(|p| {
             p.ready()
-                .map(|list| {
-                    list.iter()
-                        .filter(|p| {
-                            rights
-                                .ready()
-                                .and_then(|r| r.get(&p.id))
-                                .is_some_and(|o| o.my_rights.contains(&ObjectRight::ImportImages))
-                        })
-                        .cloned()
-                        .collect()
-                })
+                .map(|list| list.iter().filter(|p| rights.may(p.id, ObjectRight::ImportImages)).cloned().collect())
                 .unwrap_or_default()
         })
     };

@@ -18,7 +18,7 @@ use crate::pages::images::os_name;
 use crate::pages::launch::LaunchDialog;
 use crate::pages::security::SecurityDialog;
 use crate::pages::transfer::{Target, TransferDialog, Way};
-use crate::rights::Rights;
+use crate::rights::{load_rights, Rights};
 use crate::ui::{fmt_time, menu_item, Confirm, ErrorBox, Info, MenuButton, RowMenu};
 
 #[derive(Clone, PartialEq)]
@@ -107,16 +107,7 @@ pub fn Instances() -> impl IntoView {
     let reload = move || {
         let all = show_all.get_untracked();
         load_into(auth, instances, move |c| async move { c.instances(all).await });
-        let client = auth.client();
-        leptos::task::spawn_local(async move {
-            let Ok(c) = client else { return };
-            if let Ok(list) = c.objects(Some(ObjectKind::Instance)).await {
-                rights.set(Rights::new(list));
-            }
-            if let Ok(list) = c.objects(Some(ObjectKind::Provider)).await {
-                provider_rights.set(Rights::new(list));
-            }
-        });
+        load_rights(auth, ObjectKind::Instance, rights, provider_rights);
     };
     // Reload when an instance changes (live events), on reconnects and when the filter changes.
     Effect::new(move |_| {

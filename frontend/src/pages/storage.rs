@@ -11,10 +11,10 @@ use wintermute_api::rights::{ObjectKind, ObjectRight};
 
 use crate::api::{act, load_into, use_auth, Loaded};
 use crate::events::use_live;
-use crate::pages::launch::{volume_type_name, VOLUME_TYPES};
+use crate::pages::launch::{volume_type_field, volume_type_name};
 use crate::pages::security::SecurityDialog;
 use crate::pages::transfer::{Target, TransferDialog, Way};
-use crate::rights::Rights;
+use crate::rights::{load_rights, Rights};
 use crate::ui::{fmt_time, menu_item, Confirm, DialogButtons, Info, ListTable, Modal, ProviderRegion, RowMenu};
 
 #[derive(Clone, PartialEq)]
@@ -53,16 +53,7 @@ pub fn Storage() -> impl IntoView {
     let menu = RwSignal::new(None::<i64>);
     let reload = move || {
         load_into(auth, volumes, |c| async move { c.volumes(false).await });
-        let client = auth.client();
-        leptos::task::spawn_local(async move {
-            let Ok(c) = client else { return };
-            if let Ok(list) = c.objects(Some(ObjectKind::Volume)).await {
-                rights.set(Rights::new(list));
-            }
-            if let Ok(list) = c.objects(Some(ObjectKind::Provider)).await {
-                provider_rights.set(Rights::new(list));
-            }
-        });
+        load_rights(auth, ObjectKind::Volume, rights, provider_rights);
     };
     Effect::new(move |_| {
         live.resources.track();
@@ -255,19 +246,7 @@ fn NewVolumeDialog(provider_rights: RwSignal<Rights>, on_close: Callback<()>, on
                 <label>"Name" <input type="text" name="name" required bind:value=name /></label>
                 <div class="row2">
                     <label>"GB" <input type="number" name="size_gb" min="1" bind:value=size /></label>
-                    <label>
-                        "Storage type"
-                        <select name="volume_type" on:change=move |ev| {
-                            if let Some(t) = VolumeType::parse(&event_target_value(&ev)) {
-                                vtype.set(t);
-                            }
-                        }>
-                            {VOLUME_TYPES
-                                .into_iter()
-                                .map(|t| view! { <option value=t.as_str() selected=move || vtype.get() == t>{volume_type_name(t)}</option> })
-                                .collect_view()}
-                        </select>
-                    </label>
+                    {volume_type_field(vtype)}
                 </div>
                 <label>"Mount point" <input type="text" name="mount_point" bind:value=mount_point /></label>
                 <label class="check">

@@ -53,7 +53,7 @@ struct Offer {
     scripts: Vec<Script>,
 }
 
-fn volume_type_text(t: VolumeType) -> &'static str {
+pub fn volume_type_name(t: VolumeType) -> &'static str {
     match t {
         VolumeType::GeneralPurpose => "General Purpose (SSD)",
         VolumeType::ProvisionedIops => "Provisioned IOPS (SSD)",
@@ -61,11 +61,26 @@ fn volume_type_text(t: VolumeType) -> &'static str {
     }
 }
 
-pub const VOLUME_TYPES: [VolumeType; 3] =
-    [VolumeType::GeneralPurpose, VolumeType::ProvisionedIops, VolumeType::Magnetic];
+const VOLUME_TYPES: [VolumeType; 3] = [VolumeType::GeneralPurpose, VolumeType::ProvisionedIops, VolumeType::Magnetic];
 
-pub fn volume_type_name(t: VolumeType) -> &'static str {
-    volume_type_text(t)
+/// The "Storage type" field of the dialogs that make a volume.
+pub fn volume_type_field(vtype: RwSignal<VolumeType>) -> impl IntoView {
+    let pick = move |ev: leptos::ev::Event| {
+        if let Some(t) = VolumeType::parse(&event_target_value(&ev)) {
+            vtype.set(t);
+        }
+    };
+    view! {
+        <label>
+            "Storage type"
+            <select name="volume_type" on:change=pick>
+                {VOLUME_TYPES
+                    .into_iter()
+                    .map(|t| view! { <option value=t.as_str() selected=move || vtype.get() == t>{volume_type_name(t)}</option> })
+                    .collect_view()}
+            </select>
+        </label>
+    }
 }
 
 #[component]
@@ -335,7 +350,7 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
             StorageMode::New => format!(
                 "new {} GB {}{}, mounted at {} ({})",
                 size.get(),
-                volume_type_text(vtype.get()),
+                volume_type_name(vtype.get()),
                 if encrypted.get() { ", encrypted" } else { ", NOT encrypted" },
                 mount_point.get(),
                 device.get()
@@ -599,19 +614,7 @@ pub fn LaunchDialog(on_close: Callback<()>, on_launched: Callback<Task>) -> impl
                         </label>
                         <div class="row2">
                             <label>"GB" <input type="number" name="size_gb" min="1" bind:value=size /></label>
-                            <label>
-                                "Storage type"
-                                <select name="volume_type" on:change=move |ev| {
-                                    if let Some(t) = VolumeType::parse(&event_target_value(&ev)) {
-                                        vtype.set(t);
-                                    }
-                                }>
-                                    {VOLUME_TYPES
-                                        .into_iter()
-                                        .map(|t| view! { <option value=t.as_str() selected=move || vtype.get() == t>{volume_type_text(t)}</option> })
-                                        .collect_view()}
-                                </select>
-                            </label>
+                            {volume_type_field(vtype)}
                         </div>
                         <Show when=move || vtype.get() == VolumeType::ProvisionedIops>
                             <label>"IOPS" <input type="number" name="iops" min="100" bind:value=iops /></label>
