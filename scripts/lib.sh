@@ -27,6 +27,12 @@
 #                           wasm build embeds)
 #   need_chromium           Debian's chromium and chromium-driver (the browser tests); exports
 #                           WINTERMUTE_CHROMIUM and WINTERMUTE_CHROMEDRIVER
+#   need_desktop            what the desktop app (src-tauri) builds and is tested with: the WebKitGTK,
+#                           GTK, librsvg and appindicator headers and pkg-config, WebKitWebDriver, Xvfb,
+#                           rpmbuild and dpkg-deb (its packages), gnome-keyring and dbus-run-session
+#                           (a Secret Service for the OS keyring under test), and tauri-driver at
+#                           WM_TAURI_DRIVER_VERSION (cargo install, once, into ~/.cache/wintermute/tools);
+#                           exports WINTERMUTE_TAURI_DRIVER and WINTERMUTE_WEBKIT_DRIVER
 
 # Build output lives outside the clone, so fresh clones (CI) reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wintermute/target}"
@@ -261,6 +267,27 @@ need_chromium() {
 	need_apt chromium chromium-driver
 	export WINTERMUTE_CHROMIUM="${WINTERMUTE_CHROMIUM:-/usr/bin/chromium}"
 	export WINTERMUTE_CHROMEDRIVER="${WINTERMUTE_CHROMEDRIVER:-/usr/bin/chromedriver}"
+}
+
+# --- desktop app -----------------------------------------------------------
+
+# tauri-driver: the WebDriver front of the desktop tests (it starts WebKitWebDriver).
+WM_TAURI_DRIVER_VERSION=2.1.0
+
+need_desktop() {
+	need_apt pkg-config libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev \
+		webkit2gtk-driver xvfb xauth rpm dpkg-dev gnome-keyring dbus-daemon
+	need_cargo
+	export WINTERMUTE_TAURI_DRIVER="$WM_TOOLS/bin/tauri-driver"
+	export WINTERMUTE_WEBKIT_DRIVER="${WINTERMUTE_WEBKIT_DRIVER:-/usr/bin/WebKitWebDriver}"
+	if [[ -x "$WINTERMUTE_TAURI_DRIVER" ]] &&
+		cargo install --list --root "$WM_TOOLS" 2>/dev/null | grep -qx "tauri-driver v$WM_TAURI_DRIVER_VERSION:"; then
+		return 0
+	fi
+	say "installing tauri-driver $WM_TAURI_DRIVER_VERSION into $WM_TOOLS (cargo install; takes minutes, once)"
+	CARGO_TARGET_DIR="$HOME/.cache/wintermute/target-tools" \
+		cargo install --quiet --locked --force --root "$WM_TOOLS" tauri-driver --version "$WM_TAURI_DRIVER_VERSION" ||
+		die "cargo install tauri-driver $WM_TAURI_DRIVER_VERSION failed"
 }
 
 # --- EC2 emulator -----------------------------------------------------------

@@ -31,7 +31,7 @@ impl Auth {
     /// Starts logged out, then logs back in with a kept token if the core still accepts it.
     pub fn restore() -> Auth {
         let auth = Auth { session: RwSignal::new(None), restoring: RwSignal::new(false) };
-        if let Some(token) = storage().and_then(|s| s.get_item(TOKEN_KEY).ok().flatten()) {
+        if let Some(token) = kept_token() {
             auth.restoring.set(true);
             spawn_local(async move {
                 match core_client().map(|c| c.with_token(token.clone())) {
@@ -48,7 +48,9 @@ impl Auth {
     }
 
     pub fn login(&self, token: String, user: User) {
-        if let Some(s) = storage() {
+        if crate::desktop::is_desktop() {
+            crate::desktop::save_token(&token);
+        } else if let Some(s) = storage() {
             let _ = s.set_item(TOKEN_KEY, &token);
         }
         self.session.set(Some(Session { token, user }));
@@ -108,8 +110,11 @@ pub fn use_auth() -> Auth {
     expect_context::<Auth>()
 }
 
-/// The core this app was loaded from.
+/// The core this app was loaded from (in the desktop app: the core the app chose).
 pub fn core_url() -> String {
+    if let Some(url) = crate::desktop::core_url() {
+        return url;
+    }
     web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_else(|| "http://127.0.0.1:8750".into())
 }
 
@@ -121,8 +126,18 @@ fn storage() -> Option<web_sys::Storage> {
     web_sys::window().and_then(|w| w.local_storage().ok().flatten())
 }
 
+/// The token kept from an earlier visit (in the desktop app: from the OS keyring).
+fn kept_token() -> Option<String> {
+    match crate::desktop::bridge() {
+        Some(b) => b.token,
+        None => storage().and_then(|s| s.get_item(TOKEN_KEY).ok().flatten()),
+    }
+}
+
 fn forget_token() {
-    if let Some(s) = storage() {
+    if crate::desktop::is_desktop() {
+        crate::desktop::forget_token();
+    } else if let Some(s) = storage() {
         let _ = s.remove_item(TOKEN_KEY);
     }
 }

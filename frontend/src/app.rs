@@ -38,6 +38,10 @@ pub fn App() -> impl IntoView {
             Some(false) => Gate::In,
         }
     });
+    // The desktop app before a core is chosen: its first-run screen.
+    if crate::desktop::is_desktop() && crate::desktop::core_url().is_none() {
+        return view! { <crate::desktop::Setup /> }.into_any();
+    }
     view! {
         <Router>
             {move || match gate.get() {
@@ -48,6 +52,7 @@ pub fn App() -> impl IntoView {
             }}
         </Router>
     }
+    .into_any()
 }
 
 /// Everything a logged-in user sees: the top bar and the current screen.

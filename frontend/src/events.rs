@@ -66,7 +66,10 @@ impl Live {
 
     fn apply(&self, ev: Event) {
         match ev {
-            Event::Task { task } => self.merge_task(task),
+            Event::Task { task } => {
+                self.tasks.with_untracked(|t| crate::desktop::task_changed(t.get(&task.id), &task));
+                self.merge_task(task)
+            }
             Event::TaskLog { line } => self.logs.update(|logs| add_line(logs.entry(line.task_id).or_default(), line)),
             Event::Instance { .. } | Event::Volume { .. } => self.resources.update(|g| *g += 1),
             Event::Lagged { .. } => self.generation.update(|g| *g += 1),

@@ -4,6 +4,7 @@
 mod api;
 mod app;
 mod chart;
+mod desktop;
 mod events;
 mod pages;
 mod rights;

@@ -3,6 +3,7 @@
 //! It is a library so that the desktop app can run an embedded core on loopback and tests can
 //! start one on port 0: `launch(listener, config, shutdown)`, or `serve` with an engine of your own.
 
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod frontend;
@@ -147,6 +148,8 @@ pub fn app(engine: Engine) -> Router {
         })
         .with_state(AppState { engine })
         .layer(DefaultBodyLimit::max(body_limit))
+        // The desktop app's pages call from their own origin (see `cors`).
+        .layer(cors::layer())
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

@@ -115,6 +115,7 @@ pub fn Console() -> impl IntoView {
                     <A href="/instances">"Back to instances"</A>
                 </div>
             </div>
+            {crate::desktop::console_tools(id, Signal::derive(move || instance.with(|i| i.ready().map(|i| i.name.clone()))), auth.session.with_untracked(|s| s.as_ref().map(|s| s.token.clone())).unwrap_or_default())}
             <div class="terminal" node_ref=node aria-label="Terminal"></div>
         </section>
     }
