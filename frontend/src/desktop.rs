@@ -358,7 +358,8 @@ impl ProgressListener {
         let window = web_sys::window()?;
         let tauri = js_sys::Reflect::get(&window, &JsValue::from_str("__TAURI__")).ok()?;
         let event = js_sys::Reflect::get(&tauri, &JsValue::from_str("event")).ok()?;
-        let listen: js_sys::Function = js_sys::Reflect::get(&event, &JsValue::from_str("listen")).ok()?.dyn_into().ok()?;
+        let listen: js_sys::Function =
+            js_sys::Reflect::get(&event, &JsValue::from_str("listen")).ok()?.dyn_into().ok()?;
         let callback = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
             let Ok(payload) = js_sys::Reflect::get(&ev, &JsValue::from_str("payload")) else { return };
             let Ok(p) = from_js::<Progress>(&payload) else { return };

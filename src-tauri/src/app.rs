@@ -127,7 +127,12 @@ impl Desktop {
     }
 
     /// The SSH console of an instance in a window of its own.
-    pub async fn open_console(&self, app: &AppHandle, instance_id: i64, name: Option<&str>) -> Result<(), DesktopError> {
+    pub async fn open_console(
+        &self,
+        app: &AppHandle,
+        instance_id: i64,
+        name: Option<&str>,
+    ) -> Result<(), DesktopError> {
         if self.inner.lock().await.core_url.is_none() {
             return Err(DesktopError::invalid("Choose a core first."));
         }

@@ -103,7 +103,9 @@ mod tests {
         assert_eq!(cfg.server.listen.port(), 0);
         assert_eq!(cfg.storage.data_dir, dir.path());
         if std::env::var_os("WMAIS__KEYS__KIND").is_none() {
-            assert!(matches!(cfg.keys, KeyStoreConfig::Keyring { account: Some(ref a), .. } if a.ends_with(&dir.path().display().to_string())));
+            assert!(
+                matches!(cfg.keys, KeyStoreConfig::Keyring { account: Some(ref a), .. } if a.ends_with(&dir.path().display().to_string()))
+            );
         }
         if std::env::var_os("WMAIS__BOOTSTRAP__LOCAL_PROVIDER").is_none() {
             assert!(cfg.bootstrap.local_provider);

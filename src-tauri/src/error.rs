@@ -66,13 +66,17 @@ impl From<ClientError> for DesktopError {
                 DesktopError { kind: ErrorKind::Core, code: Some(api.code), message }
             }
             ClientError::Transport { url, .. } => {
-                DesktopError::new(ErrorKind::Unreachable, format!("The core at {url} cannot be reached."))
+                // The core's address, not the API route that was called.
+                let core = url::Url::parse(&url).map(|u| u.origin().ascii_serialization()).unwrap_or(url);
+                DesktopError::new(ErrorKind::Unreachable, format!("The core at {core} cannot be reached."))
             }
             ClientError::Unexpected { status, .. } => DesktopError::new(
                 ErrorKind::Unreachable,
                 format!("This address answered, but not as a Wintermute core does (HTTP {status})."),
             ),
-            ClientError::BadUrl(url, why) => DesktopError::invalid(format!("{url} is not a usable core address: {why}")),
+            ClientError::BadUrl(url, why) => {
+                DesktopError::invalid(format!("{url} is not a usable core address: {why}"))
+            }
         }
     }
 }

@@ -104,7 +104,12 @@ fn local_file(path: &Path, m: &std::fs::Metadata) -> LocalFile {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or((0, 0), |d| (i64::try_from(d.as_secs()).unwrap_or(0), d.subsec_nanos()));
-    LocalFile { path: path.to_owned(), size: m.len(), mtime, mode: if m.permissions().readonly() { 0o444 } else { 0o644 } }
+    LocalFile {
+        path: path.to_owned(),
+        size: m.len(),
+        mtime,
+        mode: if m.permissions().readonly() { 0o444 } else { 0o644 },
+    }
 }
 
 /// Sends `files` to the folder `target` on the instance, calling `progress` after every piece.
