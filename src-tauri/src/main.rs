@@ -19,23 +19,26 @@ use tauri::{AppHandle, Manager, RunEvent};
 use crate::app::Desktop;
 use crate::launch::{Launch, Request};
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let launch = launch::parse(std::env::args().skip(1));
     if launch.version {
         println!("wintermute-desktop {}", env!("CARGO_PKG_VERSION"));
-        return;
+        return std::process::ExitCode::SUCCESS;
     }
     if launch.help {
         print!("{}", launch::USAGE);
-        return;
+        return std::process::ExitCode::SUCCESS;
     }
     for a in &launch.unknown {
         eprintln!("warning: argument {a:?} not understood (see --help)");
     }
     init_logging();
-    if let Err(e) = run(launch) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    match run(launch) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
@@ -45,6 +48,8 @@ fn init_logging() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
+// `generate_context!` expands to code that calls `std::process::exit` (Tauri's own start-up).
+#[allow(clippy::disallowed_methods)]
 fn run(launch: Launch) -> tauri::Result<()> {
     let desktop = Desktop::new(settings::Paths::locate());
     let app = tauri::Builder::default()

@@ -346,7 +346,7 @@ async fn the_desktop_app_runs_a_core_launches_an_instance_opens_its_console_and_
     let core_url = bridge["core"].as_str().unwrap().to_owned();
     assert!(core_url.starts_with("http://127.0.0.1:"), "the embedded core is on loopback: {bridge}");
     assert!(bridge["token"].is_null());
-    assert_eq!(std::fs::read_to_string(data_dir.join("desktop.json")).unwrap().contains("embedded"), true);
+    assert!(std::fs::read_to_string(data_dir.join("desktop.json")).unwrap().contains("embedded"));
     // Its master key is in the keyring, not in a file of the data folder.
     assert!(!data_dir.join("core/master.key").exists(), "no master key file next to the embedded core");
     d.screenshot("03-login").await.unwrap();
