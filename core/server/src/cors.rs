@@ -46,7 +46,8 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_desktop_app_may_call_from_another_origin() {
-        let app = axum::Router::new().route("/api/v1/auth/login", axum::routing::post(|| async { "ok" })).layer(layer());
+        let app =
+            axum::Router::new().route("/api/v1/auth/login", axum::routing::post(|| async { "ok" })).layer(layer());
         let ok = app.clone().oneshot(preflight("tauri://localhost")).await.unwrap();
         assert_eq!(ok.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "tauri://localhost");
         let allowed = ok.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap().to_owned();
