@@ -465,5 +465,17 @@ async fn the_desktop_app_runs_a_core_launches_an_instance_opens_its_console_and_
     .unwrap();
     d.screenshot("09-console-window").await.unwrap();
 
+    // The guest is a QEMU process of its own: terminate it before the app and its core stop.
+    admin.instance_action(instance.id, wintermute_api::instances::InstanceAction::Terminate).await.unwrap();
+    wintermute_tests::wait_for("desk-1 to be terminated", Duration::from_secs(180), Duration::from_secs(1), || {
+        let admin = admin.clone();
+        let id = instance.id;
+        async move {
+            let i = admin.instance(id).await?;
+            Ok((i.status == wintermute_api::instances::InstanceStatus::Terminated).then_some(()))
+        }
+    })
+    .await
+    .unwrap();
     d.close().await;
 }
