@@ -288,14 +288,14 @@ impl Desktop {
 
     async fn terminal_text(&self) -> String {
         let v = self
-            .js("const r = document.querySelector('.terminal .xterm-rows'); return r ? r.innerText : '';")
+            .js("const r = document.querySelector('.console-panel:not([hidden]) .terminal .xterm-rows'); return r ? r.innerText : '';")
             .await
             .unwrap_or_default();
         v.as_str().unwrap_or_default().to_owned()
     }
 
     async fn type_line(&self, line: &str) -> anyhow::Result<()> {
-        let el = self.find(".terminal .xterm-helper-textarea").await?;
+        let el = self.find(".console-panel:not([hidden]) .terminal .xterm-helper-textarea").await?;
         el.send_keys(&format!("{line}\u{e007}")).await?;
         Ok(())
     }
@@ -409,6 +409,64 @@ async fn the_desktop_app_runs_a_core_launches_an_instance_opens_its_console_and_
         .await
         .unwrap();
     d.screenshot("07-console").await.unwrap();
+
+    // A second console of the same instance in a tab of its own: a session of its own.
+    d.click_text(".console-tabs .tab-new", "New tab").await.unwrap();
+    d.find_with_text(".console-tab.active .tab-label", "desk-1 (2)").await.unwrap();
+    d.find_with_text(".console-panel:not([hidden]) [data-testid=console-state]", "connected").await.unwrap();
+    assert_eq!(d.count(".console-panel").await, 2);
+    d.type_line("echo tab-$((2*50))-two").await.unwrap();
+    d.wait_until("the second tab's output", WAIT, || async { d.terminal_text().await.contains("tab-100-two") })
+        .await
+        .unwrap();
+    assert!(!d.terminal_text().await.contains("desk-42-ok"), "the second tab shows the first one's output");
+    d.screenshot("07a-console-second-tab").await.unwrap();
+    // Back to the first tab: its output is still there, its terminal fills the panel again and its
+    // session still answers.
+    d.find(".console-tab[data-tab='1'] .tab-label").await.unwrap().click().await.unwrap();
+    d.find_with_text("h1", "Console: desk-1").await.unwrap();
+    d.wait_until("the first tab's output", WAIT, || async {
+        let t = d.terminal_text().await;
+        t.contains("desk-42-ok") && !t.contains("tab-100-two")
+    })
+    .await
+    .unwrap();
+    let widths = d
+        .js("const p = document.querySelector('.console-panel:not([hidden])'); \
+             return [p.querySelector('.terminal').clientWidth, p.querySelector('.xterm-screen').clientWidth];")
+        .await
+        .unwrap();
+    let (panel, screen) = (widths[0].as_f64().unwrap(), widths[1].as_f64().unwrap());
+    assert!(screen > panel * 0.8 && screen <= panel, "the terminal is not fitted to its panel: {widths}");
+    d.type_line("echo first-again-$((3*3))").await.unwrap();
+    d.wait_until("the first tab answering", WAIT, || async { d.terminal_text().await.contains("first-again-9") })
+        .await
+        .unwrap();
+    // Closing the second tab ends its session (the core records its end) and keeps the first.
+    d.find(".console-tab[data-tab='2'] .tab-close").await.unwrap().click().await.unwrap();
+    d.wait_until("the second tab to close", WAIT, || async {
+        d.count(".console-tab").await == 1 && d.count(".console-panel").await == 1
+    })
+    .await
+    .unwrap();
+    let sessions_url = format!("{}/api/v1/instances/{}/console-sessions", core_url.trim_end_matches('/'), instance.id);
+    d.wait_until("the closed tab's session to end", WAIT, || async {
+        let page: serde_json::Value = reqwest::Client::new()
+            .get(&sessions_url)
+            .bearer_auth(admin.token().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        items.len() == 2 && items.iter().filter(|s| s["ended_at"].is_string()).count() == 1
+    })
+    .await
+    .unwrap();
+    assert!(d.terminal_text().await.contains("first-again-9"));
+    d.screenshot("07b-console-tab-closed").await.unwrap();
 
     // A file of this computer to the instance: the app's upload command, as the picker feeds it.
     let local = home.path().join("workstation");

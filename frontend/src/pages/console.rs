@@ -2,8 +2,8 @@
 //! WebSocket (`/api/v1/instances/{id}/console`, protocol in `wintermute_api::console`). It fills
 //! the window and tells the core its size, acknowledges output once the terminal has drawn it
 //! (the core's flow control), copies and pastes (buttons, or Ctrl+Shift+C / Ctrl+Shift+V), and
-//! reattaches with the resume token after a dropped connection. Leaving the page ends the
-//! session and releases every callback.
+//! reattaches with the resume token after a dropped connection. Several consoles open as tabs
+//! of the page; closing a tab, or leaving the page, ends its session and releases every callback.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -16,7 +16,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, MessageEvent, WebSocket};
 use wintermute_api::console::{ConsoleClientMessage, ConsoleCloseReason, ConsoleServerMessage};
-use wintermute_api::instances::Instance;
+use wintermute_api::instances::{Instance, InstanceStatus};
 
 use crate::api::{core_url, load_into, use_auth, Loaded};
 use crate::xterm::{self, Disposable, FitAddon, Terminal};
@@ -39,13 +39,160 @@ pub enum Link {
     Failed(String),
 }
 
+/// One tab of the console page: a console session of an instance.
+#[derive(Clone, Copy)]
+struct Tab {
+    key: u32,
+    instance: i64,
+    /// The instance's name, once loaded.
+    name: RwSignal<Option<String>>,
+}
+
+/// The console page: consoles in tabs. It opens with the console of the instance in its address;
+/// "New tab" opens another session of the same instance, "Open console of…" one of another
+/// running instance. Every tab keeps its session while another one shows; closing a tab ends it.
 #[component]
 pub fn Console() -> impl IntoView {
     let auth = use_auth();
     let params = use_params_map();
     let id = params.with_untracked(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+    let tabs = RwSignal::new(vec![Tab { key: 1, instance: id, name: RwSignal::new(None) }]);
+    let active = RwSignal::new(1u32);
+    let next_key = StoredValue::new(2u32);
+    let running = RwSignal::new(Loaded::<Vec<Instance>>::Loading);
+    load_into(auth, running, move |c| async move {
+        c.instances(false).await.map(|l| l.into_iter().filter(|i| i.status == InstanceStatus::Running).collect())
+    });
+
+    let open = move |instance: i64, name: Option<String>| {
+        let key = next_key.get_value();
+        next_key.set_value(key + 1);
+        tabs.update(|t| t.push(Tab { key, instance, name: RwSignal::new(name) }));
+        active.set(key);
+    };
+    let close = move |key: u32| {
+        let mut next_active = None;
+        tabs.update(|t| {
+            if let Some(pos) = t.iter().position(|x| x.key == key) {
+                t.remove(pos);
+                if active.get_untracked() == key {
+                    next_active = t.get(pos).or_else(|| t.last()).map(|x| x.key);
+                }
+            }
+        });
+        if let Some(k) = next_active {
+            active.set(k);
+        }
+    };
+    // "desk-1", and "desk-1 (2)" for a second session of the same instance.
+    let label = move |tab: Tab| {
+        let base = tab.name.get().unwrap_or_else(|| format!("instance {}", tab.instance));
+        let nth = tabs.with(|t| t.iter().filter(|x| x.instance == tab.instance && x.key <= tab.key).count());
+        if nth > 1 {
+            format!("{base} ({nth})")
+        } else {
+            base
+        }
+    };
+    let title = move || {
+        let tab = tabs.with(|t| t.iter().find(|x| x.key == active.get()).copied());
+        match tab {
+            Some(tab) => format!("Console: {}", label(tab)),
+            None => "Console".to_string(),
+        }
+    };
+    let other = RwSignal::new(String::new());
+    view! {
+        <section class="page console-page">
+            <div class="page-head">
+                <h1>{title}</h1>
+                <div class="buttons console-tools">
+                    <A href="/instances">"Back to instances"</A>
+                </div>
+            </div>
+            <div class="console-tabs" role="tablist" aria-label="Consoles">
+                <For each=move || tabs.get() key=|t| t.key let:tab>
+                    <div class="console-tab" class:active=move || active.get() == tab.key data-tab=tab.key>
+                        <button
+                            type="button"
+                            role="tab"
+                            class="tab-label"
+                            aria-selected=move || (active.get() == tab.key).to_string()
+                            on:click=move |_| active.set(tab.key)
+                        >
+                            {move || label(tab)}
+                        </button>
+                        <button
+                            type="button"
+                            class="tab-close"
+                            title="Close this console"
+                            aria-label=move || format!("Close {}", label(tab))
+                            on:click=move |_| close(tab.key)
+                        >
+                            "×"
+                        </button>
+                    </div>
+                </For>
+                <button
+                    type="button"
+                    class="tab-new"
+                    title="Another session of this instance"
+                    on:click=move |_| {
+                        let current = tabs.with_untracked(|t| t.iter().find(|x| x.key == active.get_untracked()).copied());
+                        let (instance, name) = current.map_or((id, None), |t| (t.instance, t.name.get_untracked()));
+                        open(instance, name);
+                    }
+                >
+                    "+ New tab"
+                </button>
+                <select
+                    class="tab-open"
+                    aria-label="Open the console of another instance"
+                    prop:value=move || other.get()
+                    on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        if let Ok(instance) = v.parse::<i64>() {
+                            let name = running.with_untracked(|r| {
+                                r.ready().and_then(|l| l.iter().find(|i| i.id == instance).map(|i| i.name.clone()))
+                            });
+                            open(instance, name);
+                        }
+                        other.set(String::new());
+                    }
+                >
+                    <option value="">"Open console of…"</option>
+                    {move || {
+                        running
+                            .with(|r| r.ready().cloned().unwrap_or_default())
+                            .into_iter()
+                            .map(|i| view! { <option value=i.id.to_string()>{i.name}</option> })
+                            .collect_view()
+                    }}
+                </select>
+            </div>
+            <Show when=move || tabs.with(|t| t.is_empty())>
+                <p class="muted">"No console is open. Open one above, or go back to the instances."</p>
+            </Show>
+            <For each=move || tabs.get() key=|t| t.key let:tab>
+                <ConsoleTab tab active=Signal::derive(move || active.get() == tab.key) />
+            </For>
+        </section>
+    }
+}
+
+/// The session of one tab: its toolbar and terminal. Hidden while another tab shows (the session
+/// goes on); fitted again when it shows. Removing the tab ends the session and releases it.
+#[component]
+fn ConsoleTab(tab: Tab, active: Signal<bool>) -> impl IntoView {
+    let auth = use_auth();
+    let id = tab.instance;
     let instance = RwSignal::new(Loaded::<Instance>::Loading);
     load_into(auth, instance, move |c| async move { c.instance(id).await });
+    Effect::new(move |_| {
+        if let Some(name) = instance.with(|i| i.ready().map(|i| i.name.clone())) {
+            tab.name.set(Some(name));
+        }
+    });
     let link = RwSignal::new(Link::Connecting);
     let exit = RwSignal::new(None::<u32>);
     let node = NodeRef::<leptos::html::Div>::new();
@@ -60,6 +207,22 @@ pub fn Console() -> impl IntoView {
         let s = Session::start(&el, id, token.clone(), link, exit);
         session.set_value(Some(SendWrapper::new(s)));
     });
+    // Shown again: its size may have changed while hidden (a hidden terminal cannot be measured).
+    Effect::new(move |was: Option<bool>| {
+        let now = active.get();
+        if now && was == Some(false) {
+            let weak = session.with_value(|s| s.as_ref().map(|s| SendWrapper::new(Rc::downgrade(s))));
+            if let (Some(weak), Some(w)) = (weak, web_sys::window()) {
+                let refit = Closure::once_into_js(move || {
+                    if let Some(s) = weak.upgrade() {
+                        s.refit();
+                    }
+                });
+                let _ = w.request_animation_frame(refit.unchecked_ref());
+            }
+        }
+        now
+    });
     on_cleanup(move || {
         if let Some(s) = session.try_update_value(|s| s.take()).flatten() {
             s.dispose();
@@ -67,12 +230,6 @@ pub fn Console() -> impl IntoView {
     });
 
     let with_session = move |f: &dyn Fn(&Rc<Session>)| session.with_value(|s| s.as_ref().map(|s| f(s)));
-    let title = move || {
-        instance.with(|i| match i {
-            Loaded::Ready(i) => format!("Console: {}", i.name),
-            _ => format!("Console: instance {id}"),
-        })
-    };
     let link_text = move || match link.get() {
         Link::Connecting => "connecting…".to_string(),
         Link::Connected => "connected".to_string(),
@@ -82,42 +239,38 @@ pub fn Console() -> impl IntoView {
     };
     let over = move || matches!(link.get(), Link::Ended(_) | Link::Failed(_));
     view! {
-        <section class="page console-page">
-            <div class="page-head">
-                <h1>{title}</h1>
-                <div class="buttons console-tools">
-                    <span
-                        class="console-state"
-                        data-testid="console-state"
-                        role="status"
-                        class:bad=over
-                        class:warn=move || matches!(link.get(), Link::Connecting | Link::Reconnecting(_))
-                    >
-                        {link_text}
-                        {move || exit.get().map(|s| format!(" (exit status {s})"))}
-                    </span>
-                    <button type="button" title="Ctrl+Shift+C" on:click=move |_| {
-                        with_session(&|s| s.copy());
-                    }>"Copy"</button>
-                    <button type="button" title="Ctrl+Shift+V" on:click=move |_| {
-                        with_session(&|s| s.paste());
-                    }>"Paste"</button>
-                    <Show when=over>
-                        <button type="button" class="primary" on:click=move |_| {
-                            with_session(&|s| s.reconnect_new());
-                        }>"Open a new session"</button>
-                    </Show>
-                    <Show when=move || !over()>
-                        <button type="button" class="danger" on:click=move |_| {
-                            with_session(&|s| s.end());
-                        }>"End session"</button>
-                    </Show>
-                    <A href="/instances">"Back to instances"</A>
-                </div>
+        <div class="console-panel" role="tabpanel" data-tab=tab.key hidden=move || !active.get()>
+            <div class="buttons console-tools">
+                <span
+                    class="console-state"
+                    data-testid="console-state"
+                    role="status"
+                    class:bad=over
+                    class:warn=move || matches!(link.get(), Link::Connecting | Link::Reconnecting(_))
+                >
+                    {link_text}
+                    {move || exit.get().map(|s| format!(" (exit status {s})"))}
+                </span>
+                <button type="button" title="Ctrl+Shift+C" on:click=move |_| {
+                    with_session(&|s| s.copy());
+                }>"Copy"</button>
+                <button type="button" title="Ctrl+Shift+V" on:click=move |_| {
+                    with_session(&|s| s.paste());
+                }>"Paste"</button>
+                <Show when=over>
+                    <button type="button" class="primary" on:click=move |_| {
+                        with_session(&|s| s.reconnect_new());
+                    }>"Open a new session"</button>
+                </Show>
+                <Show when=move || !over()>
+                    <button type="button" class="danger" on:click=move |_| {
+                        with_session(&|s| s.end());
+                    }>"End session"</button>
+                </Show>
             </div>
-            {crate::desktop::console_tools(id, Signal::derive(move || instance.with(|i| i.ready().map(|i| i.name.clone()))), auth.session.with_untracked(|s| s.as_ref().map(|s| s.token.clone())).unwrap_or_default())}
+            {crate::desktop::console_tools(id, Signal::derive(move || tab.name.get()), auth.session.with_untracked(|s| s.as_ref().map(|s| s.token.clone())).unwrap_or_default())}
             <div class="terminal" node_ref=node aria-label="Terminal"></div>
-        </section>
+        </div>
     }
 }
 
@@ -425,6 +578,13 @@ impl Session {
         if let Some(ws) = inner.ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN) {
             let _ = ws.send_with_str(&text);
         }
+    }
+
+    /// Fits the terminal to its box again and gives it the keyboard (its tab shows again).
+    fn refit(&self) {
+        let inner = self.inner.borrow();
+        inner.fit.fit();
+        inner.term.focus();
     }
 
     /// Copies the selection to the clipboard.
