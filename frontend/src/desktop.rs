@@ -5,7 +5,8 @@
 //!
 //! What the app adds: the first-run screen (a shared core's address, or a core run on this
 //! computer), the token in the OS keyring instead of the page's storage, consoles in windows of
-//! their own, and uploads of files and folders chosen in the native picker.
+//! their own, uploads of files and folders chosen in the native picker, and downloads to a place
+//! chosen in it.
 
 use std::cell::OnceCell;
 
@@ -256,7 +257,7 @@ pub fn Setup() -> impl IntoView {
     }
 }
 
-/// Progress of an upload, as the app reports it.
+/// Progress of an upload or a download, as the app reports it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 struct Progress {
     transfer: String,
@@ -276,8 +277,9 @@ struct Summary {
     target: String,
 }
 
-/// The console page's desktop tools: the console in its own window, and files or a folder of
-/// this computer (native picker) sent to a folder on the instance. Nothing in a browser.
+/// The console page's desktop tools: the console in its own window, files or a folder of this
+/// computer (native picker) sent to a folder on the instance, and a file or folder of the
+/// instance saved on this computer (native save or folder picker). Nothing in a browser.
 pub fn console_tools(instance_id: i64, name: Signal<Option<String>>, token: String) -> Option<AnyView> {
     is_desktop().then(|| view! { <ConsoleTools instance_id name token /> }.into_any())
 }
@@ -332,6 +334,36 @@ fn ConsoleTools(instance_id: i64, name: Signal<Option<String>>, token: String) -
             busy.set(false);
         });
     };
+    let source = RwSignal::new(String::new());
+    let download = move |_| {
+        #[derive(Serialize)]
+        struct Args {
+            token: String,
+            instance_id: i64,
+            source: String,
+        }
+        let wanted = source.get_untracked();
+        if wanted.trim().is_empty() {
+            error.set(Some("Say which file or folder of the instance to download.".into()));
+            return;
+        }
+        let args = Args { token: token.get_value(), instance_id, source: wanted };
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            match invoke::<Summary>("pick_and_download", &args).await {
+                Ok(s) => status.set(Some(format!("{} files ({} bytes) saved in {}", s.files, s.bytes, s.target))),
+                Err(e) if e.kind == "cancelled" => {}
+                Err(e) => {
+                    if e.code == Some(ErrorCode::Unauthorized) {
+                        auth.clear();
+                    }
+                    error.set(Some(e.message))
+                }
+            }
+            busy.set(false);
+        });
+    };
     view! {
         <div class="desktop-tools buttons">
             <button type="button" on:click=open_window>"Open in new window"</button>
@@ -341,6 +373,11 @@ fn ConsoleTools(instance_id: i64, name: Signal<Option<String>>, token: String) -
             </label>
             <button type="button" disabled=move || busy.get() on:click=move |_| upload(false)>"Upload files…"</button>
             <button type="button" disabled=move || busy.get() on:click=move |_| upload(true)>"Upload folder…"</button>
+            <label class="inline">
+                "Download "
+                <input type="text" name="download_source" size="14" placeholder="~/results" bind:value=source />
+            </label>
+            <button type="button" disabled=move || busy.get() on:click=download>"Download to this computer…"</button>
             <span class="muted" role="status" data-testid="transfer-status">{move || status.get()}</span>
             <ErrorBox error=error />
         </div>
@@ -366,12 +403,13 @@ impl ProgressListener {
             if p.instance_id != instance_id {
                 return;
             }
-            let _ = &p.transfer;
+            let (done, doing) =
+                if p.transfer.starts_with("download-") { ("Download", "Downloading") } else { ("Upload", "Uploading") };
             status.set(Some(if p.finished {
-                format!("Upload done: {} files, {} bytes", p.files_total, p.bytes_total)
+                format!("{done} done: {} files, {} bytes", p.files_total, p.bytes_total)
             } else {
                 format!(
-                    "Uploading {} ({} of {} files, {} of {} bytes)",
+                    "{doing} {} ({} of {} files, {} of {} bytes)",
                     p.file,
                     p.files_done + 1,
                     p.files_total,

@@ -233,3 +233,93 @@ async fn run_upload(
     }
     result
 }
+
+/// Asks the instance what `source` is, then lets the person choose where it goes here in the
+/// native picker (a file: the save dialog; a folder: a folder it is put in), then fetches it as
+/// [`download_to`] does.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn pick_and_download(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    token: String,
+    instance_id: i64,
+    source: String,
+) -> Result<Summary, DesktopError> {
+    let client = Client::new(&core_url(&state).await?)?.with_token(token.clone());
+    let remote = transfer::remote(&client, instance_id, &source).await?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let name = remote.name().to_owned();
+    match &remote {
+        transfer::Remote::File { .. } => {
+            app.dialog().file().set_title("Save the file as").set_file_name(&name).save_file(move |p| {
+                let _ = tx.send(p);
+            })
+        }
+        transfer::Remote::Folder { .. } => {
+            app.dialog().file().set_title(format!("Folder to put {name} in")).pick_folder(move |p| {
+                let _ = tx.send(p.map(|p| p.into_path().map(|d| d.join(&name).into())).and_then(Result::ok));
+            })
+        }
+    }
+    let dest = rx
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| p.into_path().ok())
+        .ok_or_else(|| DesktopError::new(ErrorKind::Cancelled, "Nothing chosen."))?;
+    run_download(&app, client, instance_id, remote, dest).await
+}
+
+/// Fetches `source` (a file or a folder) of an instance to `dest` on this computer (the
+/// transfer the native picker feeds): a file to that path, a folder's files into the folder
+/// `dest`. Progress arrives as `transfer-progress` events; a notification says when it is done.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn download_to(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    token: String,
+    instance_id: i64,
+    source: String,
+    dest: String,
+) -> Result<Summary, DesktopError> {
+    let client = Client::new(&core_url(&state).await?)?.with_token(token);
+    let remote = transfer::remote(&client, instance_id, &source).await?;
+    run_download(&app, client, instance_id, remote, PathBuf::from(dest)).await
+}
+
+async fn run_download(
+    app: &AppHandle,
+    client: Client,
+    instance_id: i64,
+    remote: transfer::Remote,
+    dest: PathBuf,
+) -> Result<Summary, DesktopError> {
+    let id = format!("download-{instance_id}-{}", rand::random::<u32>());
+    let (files_total, bytes_total) = remote.totals();
+    let emit = |file: &str, files_done: usize, bytes_done: u64, finished: bool| {
+        let p = Progress {
+            transfer: id.clone(),
+            instance_id,
+            file: file.to_owned(),
+            files_done,
+            files_total,
+            bytes_done,
+            bytes_total,
+            finished,
+        };
+        let _ = app.emit("transfer-progress", p);
+    };
+    let result = transfer::download(&client, instance_id, &remote, &dest, |f, n, b| emit(f, n, b, false)).await;
+    match &result {
+        Ok(s) => {
+            emit("", s.files, s.bytes, true);
+            notify_now(
+                app,
+                "Download finished",
+                &format!("{} files ({} bytes) saved in {}", s.files, s.bytes, s.target),
+            );
+        }
+        Err(e) => notify_now(app, "Download failed", &e.message),
+    }
+    result
+}

@@ -81,6 +81,12 @@ impl From<ClientError> for DesktopError {
     }
 }
 
+impl From<wintermute_api::tar::TarError> for DesktopError {
+    fn from(e: wintermute_api::tar::TarError) -> DesktopError {
+        DesktopError::invalid(format!("The instance's answer cannot be read: {e}"))
+    }
+}
+
 impl From<tauri::Error> for DesktopError {
     fn from(e: tauri::Error) -> DesktopError {
         DesktopError::new(ErrorKind::Window, format!("The window could not be opened: {e}"))

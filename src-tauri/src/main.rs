@@ -83,6 +83,8 @@ fn run(launch: Launch) -> tauri::Result<()> {
             commands::notify,
             commands::pick_and_upload,
             commands::upload_paths,
+            commands::pick_and_download,
+            commands::download_to,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();

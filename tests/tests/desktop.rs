@@ -3,10 +3,11 @@
 //! fresh data folder with the first-run screen, runs a core on this computer (the embedded core,
 //! its master key in the OS keyring: a gnome-keyring of the test's own on a private D-Bus), logs
 //! in, launches an instance on the local provider (a QEMU guest), opens its SSH console and runs
-//! a command, opens the console in a window of its own, and sends a file of this computer to the
-//! instance with the app's upload command (the one the native file picker feeds: pickers are
-//! native dialogs WebDriver cannot drive), then reads it back in the console. Screenshots go to
-//! the browser tests' folder, named `desktop-*`.
+//! a command, opens a second console in a tab and switches between them, sends files of this
+//! computer to the instance with the app's upload command and fetches files and a folder back
+//! with its download command (the ones the native pickers feed: pickers are native dialogs
+//! WebDriver cannot drive), and opens the console in a window of its own. Screenshots go to the
+//! browser tests' folder, named `desktop-*`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -508,6 +509,91 @@ async fn the_desktop_app_runs_a_core_launches_an_instance_opens_its_console_and_
     assert_eq!(refused["err"]["kind"], "core", "{refused}");
     assert_eq!(refused["err"]["code"], "not_found", "{refused}");
     assert!(refused["err"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{refused}");
+
+    // Files of the instance to this computer: the app's download command, as the native save or
+    // folder picker feeds it. First a folder (sent there with the upload command) ...
+    let results = local.join("results");
+    std::fs::create_dir_all(results.join("deep")).unwrap();
+    let blob: Vec<u8> = (0..700_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(results.join("deep/blob.bin"), &blob).unwrap();
+    std::fs::write(results.join("notes.txt"), "notes-3c5a\n").unwrap();
+    let call = |cmd: &'static str, args: serde_json::Value| {
+        let d = &d;
+        async move {
+            d.js_async(
+                "const [cmd, args, done] = arguments; \
+                 window.__TAURI_INTERNALS__.invoke(cmd, args).then((r) => done({ok: r}), (e) => done({err: e}));",
+                vec![json!(cmd), args],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let sent = call(
+        "upload_paths",
+        json!({"token": token, "instance_id": instance.id, "target": "~/uploads", "paths": [results.display().to_string()]}),
+    )
+    .await;
+    assert_eq!(sent["ok"]["files"], 2, "{sent}");
+    let back = home.path().join("downloads");
+    std::fs::create_dir_all(&back).unwrap();
+    let got = call(
+        "download_to",
+        json!({"token": token, "instance_id": instance.id, "source": "~/uploads/results",
+               "dest": back.join("results").display().to_string()}),
+    )
+    .await;
+    assert_eq!(got["ok"]["files"], 2, "{got}");
+    assert_eq!(got["ok"]["bytes"], 700_000 + 11, "{got}");
+    assert_eq!(std::fs::read(back.join("results/deep/blob.bin")).unwrap(), blob);
+    assert_eq!(std::fs::read_to_string(back.join("results/notes.txt")).unwrap(), "notes-3c5a\n");
+    d.find_with_text("[data-testid=transfer-status]", "Download done: 2 files, 700011 bytes").await.unwrap();
+    d.screenshot("08a-downloaded").await.unwrap();
+    // ... then one file, with the instance's time ...
+    let got = call(
+        "download_to",
+        json!({"token": token, "instance_id": instance.id, "source": "~/uploads/report.txt",
+               "dest": back.join("report copy.txt").display().to_string()}),
+    )
+    .await;
+    assert_eq!(got["ok"]["files"], 1, "{got}");
+    assert_eq!(std::fs::read(back.join("report copy.txt")).unwrap(), std::fs::read(&file).unwrap());
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let secs = |p: &Path| mtime(p).duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(secs(&back.join("report copy.txt")), secs(&file));
+    // ... and a partial copy left by a cut download goes on from its bytes (marked here so that
+    // what is kept shows), not from the start.
+    let part = back.join(format!(".blob.bin.{:x}-{:x}.wmpart", blob.len(), secs(&results.join("deep/blob.bin"))));
+    std::fs::write(&part, vec![b'#'; 100_000]).unwrap();
+    let got = call(
+        "download_to",
+        json!({"token": token, "instance_id": instance.id, "source": "~/uploads/results/deep/blob.bin",
+               "dest": back.join("blob.bin").display().to_string()}),
+    )
+    .await;
+    assert_eq!(got["ok"]["bytes"], 700_000, "{got}");
+    let resumed = std::fs::read(back.join("blob.bin")).unwrap();
+    assert_eq!(resumed.len(), blob.len());
+    assert!(resumed[..100_000].iter().all(|b| *b == b'#'), "the partial copy was fetched again");
+    assert_eq!(resumed[100_000..], blob[100_000..]);
+    assert!(!part.exists());
+    // Refusals: the core's code and message; nothing there, in words.
+    let refused = call(
+        "download_to",
+        json!({"token": token, "instance_id": 999999, "source": "~/x", "dest": back.join("x").display().to_string()}),
+    )
+    .await;
+    assert_eq!(refused["err"]["kind"], "core", "{refused}");
+    assert_eq!(refused["err"]["code"], "not_found", "{refused}");
+    let missing = call(
+        "download_to",
+        json!({"token": token, "instance_id": instance.id, "source": "~/no-such-file",
+               "dest": back.join("y").display().to_string()}),
+    )
+    .await;
+    assert_eq!(missing["err"]["kind"], "invalid", "{missing}");
+    assert!(missing["err"]["message"].as_str().is_some_and(|m| m.contains("does not exist")), "{missing}");
+    assert!(!back.join("y").exists());
 
     // The console in a window of its own.
     let before = d.c().windows().await.unwrap();
