@@ -240,6 +240,7 @@ fn ConsoleTab(tab: Tab, active: Signal<bool>) -> impl IntoView {
     let over = move || matches!(link.get(), Link::Ended(_) | Link::Failed(_));
     view! {
         <div class="console-panel" role="tabpanel" data-tab=tab.key hidden=move || !active.get()>
+            <div class="console-bar">
             <div class="buttons console-tools">
                 <span
                     class="console-state"
@@ -269,6 +270,7 @@ fn ConsoleTab(tab: Tab, active: Signal<bool>) -> impl IntoView {
                 </Show>
             </div>
             {crate::desktop::console_tools(id, Signal::derive(move || tab.name.get()), auth.session.with_untracked(|s| s.as_ref().map(|s| s.token.clone())).unwrap_or_default())}
+            </div>
             <div class="terminal" node_ref=node aria-label="Terminal"></div>
         </div>
     }
