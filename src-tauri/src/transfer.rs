@@ -259,7 +259,12 @@ async fn fetch_file(
     let part = dest.with_file_name(format!(".{file_name}.{:x}-{:x}.wmpart", r.size, r.mtime));
     let mut last = None;
     for _ in 0..TRIES {
-        let mut have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0).min(r.size);
+        let mut have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        if have > r.size {
+            // Not a partial copy of this file: start again.
+            std::fs::remove_file(&part).map_err(io)?;
+            have = 0;
+        }
         progress(have);
         let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&part).map_err(io)?;
         let result: Result<(), DesktopError> = async {
