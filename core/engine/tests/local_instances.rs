@@ -470,4 +470,7 @@ async fn a_failing_script_fails_the_instance_under_both_policies() {
     assert_eq!(i.status, InstanceStatus::Failed, "{}", i.status_message);
     assert!(i.status_message.contains("cancelled"), "{}", i.status_message);
     assert!(sh_ok(&core, id, "sudo test -e /root/slow.done && ! sudo test -e /root/after.done").await);
+    // The guest outlives the test's core unless it is terminated.
+    let t = engine.instances_action(&admin, id, InstanceAction::Terminate).await.unwrap();
+    assert_eq!(finished(&core, &admin, t.id, Duration::from_secs(300)).await.state, TaskState::Succeeded);
 }
