@@ -73,3 +73,27 @@ where
         tokio::time::sleep(every).await;
     }
 }
+
+/// Waits (up to 10 minutes: a first start builds it) until the local provider's Debian 12 image is
+/// enabled in `client`'s catalogue, and returns it.
+pub async fn local_debian_image(
+    client: &wintermute_api::client::Client,
+) -> anyhow::Result<wintermute_api::providers::Image> {
+    wait_for("the local provider's Debian image", Duration::from_secs(600), Duration::from_secs(1), || async {
+        Ok(client.images().await?.into_iter().find(|i| i.enabled && i.name == "debian-12"))
+    })
+    .await
+}
+
+/// Waits until instance `id` has status `want`, as `client` sees it.
+pub async fn instance_reaches(
+    client: &wintermute_api::client::Client,
+    id: i64,
+    want: wintermute_api::instances::InstanceStatus,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    wait_for(&format!("instance {id} to be {want}"), timeout, Duration::from_secs(1), || async {
+        Ok((client.instance(id).await?.status == want).then_some(()))
+    })
+    .await
+}

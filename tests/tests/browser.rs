@@ -600,17 +600,7 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     .await
     .unwrap();
     let admin = core.admin_client().await.unwrap();
-    wintermute_tests::wait_for(
-        "the local provider and its image",
-        Duration::from_secs(600),
-        Duration::from_secs(1),
-        || {
-            let admin = admin.clone();
-            async move { Ok(admin.images().await?.into_iter().find(|i| i.enabled && i.name == "debian-12")) }
-        },
-    )
-    .await
-    .unwrap();
+    wintermute_tests::local_debian_image(&admin).await.unwrap();
 
     // The browser reaches the core through a forwarder, so the test can cut its connections.
     let core_addr: std::net::SocketAddr =
@@ -942,16 +932,8 @@ async fn an_instance_launched_from_the_dialog_runs_and_its_console_runs_a_comman
     b.find_with_text(".modal p", "web-1").await.unwrap();
     b.screenshot("31-batch-terminate").await.unwrap();
     b.click_text(".modal button.danger", "Terminate").await.unwrap();
-    wintermute_tests::wait_for("web-1 to be terminated", Duration::from_secs(180), Duration::from_secs(1), || {
-        let admin = admin.clone();
-        let id = instance.id;
-        async move {
-            let i = admin.instance(id).await?;
-            Ok((i.status == wintermute_api::instances::InstanceStatus::Terminated).then_some(()))
-        }
-    })
-    .await
-    .unwrap();
+    let terminated = wintermute_api::instances::InstanceStatus::Terminated;
+    wintermute_tests::instance_reaches(&admin, instance.id, terminated, Duration::from_secs(180)).await.unwrap();
     b.close().await.unwrap();
     drop(forwarder);
 }

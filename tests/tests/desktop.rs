@@ -363,12 +363,7 @@ async fn the_desktop_app_runs_a_core_launches_an_instance_opens_its_console_and_
     // The local provider and its Debian image (set up by the embedded core's first start).
     let mut admin = wintermute_api::client::Client::new(&core_url).unwrap();
     admin.login("admin", ADMIN_PASSWORD).await.unwrap();
-    wintermute_tests::wait_for("the local provider's image", Duration::from_secs(600), Duration::from_secs(1), || {
-        let admin = admin.clone();
-        async move { Ok(admin.images().await?.into_iter().find(|i| i.enabled && i.name == "debian-12")) }
-    })
-    .await
-    .unwrap();
+    wintermute_tests::local_debian_image(&admin).await.unwrap();
 
     // Launch an instance through the Create Instance dialog.
     d.click_text("nav.nav a", "Instances").await.unwrap();
@@ -611,15 +606,7 @@ async fn the_desktop_app_runs_a_core_launches_an_instance_opens_its_console_and_
 
     // The guest is a QEMU process of its own: terminate it before the app and its core stop.
     admin.instance_action(instance.id, wintermute_api::instances::InstanceAction::Terminate).await.unwrap();
-    wintermute_tests::wait_for("desk-1 to be terminated", Duration::from_secs(180), Duration::from_secs(1), || {
-        let admin = admin.clone();
-        let id = instance.id;
-        async move {
-            let i = admin.instance(id).await?;
-            Ok((i.status == wintermute_api::instances::InstanceStatus::Terminated).then_some(()))
-        }
-    })
-    .await
-    .unwrap();
+    let terminated = wintermute_api::instances::InstanceStatus::Terminated;
+    wintermute_tests::instance_reaches(&admin, instance.id, terminated, Duration::from_secs(180)).await.unwrap();
     d.close().await;
 }
