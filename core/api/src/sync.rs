@@ -115,3 +115,36 @@ pub struct FileSums {
 pub struct Deleted {
     pub deleted: u64,
 }
+
+/// Bytes for people, in powers of 1000: `512 B`, `1.5 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A transfer's progress for people, from (done, total) files and bytes after `secs` seconds:
+/// "3 of 5 files, 1.0 MB of 2.0 MB, 500.0 KB/s, 0:02 left".
+pub fn progress_text(files: (u64, u64), bytes: (u64, u64), secs: f64) -> String {
+    let rate = bytes.0 as f64 / secs.max(0.001);
+    let left = if rate > 0.0 { (bytes.1.saturating_sub(bytes.0) as f64 / rate) as u64 } else { 0 };
+    format!(
+        "{} of {} files, {} of {}, {}/s, {}:{:02} left",
+        files.0,
+        files.1,
+        human_bytes(bytes.0),
+        human_bytes(bytes.1),
+        human_bytes(rate as u64),
+        left / 60,
+        left % 60
+    )
+}

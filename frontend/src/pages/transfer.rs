@@ -15,7 +15,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wintermute_api::client::{Client, ClientError, FileMeta};
-use wintermute_api::sync::{RemoteFile, TransferRequest};
+use wintermute_api::sync::{human_bytes, progress_text, RemoteFile, TransferRequest};
 use wintermute_api::tasks::Task;
 use wintermute_api::{ApiError, ErrorCode};
 
@@ -329,38 +329,6 @@ fn chosen(input: &web_sys::HtmlInputElement) -> Vec<Box<dyn LocalFile>> {
     (0..list.length()).filter_map(|i| list.get(i)).map(|f| Box::new(f) as Box<dyn LocalFile>).collect()
 }
 
-/// Bytes for people: 1.5 MB.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// "3 of 5 files, 1.0 MB of 2.0 MB, 500.0 KB/s, 0:02 left" from what is done after `secs`.
-fn progress_text(files: (usize, usize), bytes: (u64, u64), secs: f64) -> String {
-    let rate = bytes.0 as f64 / secs.max(0.001);
-    let left = if rate > 0.0 { (bytes.1.saturating_sub(bytes.0) as f64 / rate) as u64 } else { 0 };
-    format!(
-        "{} of {} files, {} of {}, {}/s, {}:{:02} left",
-        files.0,
-        files.1,
-        human_bytes(bytes.0),
-        human_bytes(bytes.1),
-        human_bytes(rate as u64),
-        left / 60,
-        left % 60
-    )
-}
-
 fn now_ms() -> f64 {
     js_sys::Date::now()
 }
@@ -477,7 +445,7 @@ fn ComputerUpload(instance_id: i64) -> impl IntoView {
     let line = Signal::derive(move || {
         let s = sent.get();
         let secs = (now_ms() - started.get()) / 1000.0;
-        let mut text = progress_text((s.files_done, s.files_total), (s.bytes_done, s.bytes_total), secs);
+        let mut text = progress_text((s.files_done as u64, s.files_total as u64), (s.bytes_done, s.bytes_total), secs);
         if !s.current.is_empty() {
             text = format!("{text} — {}", s.current);
         }

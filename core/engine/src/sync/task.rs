@@ -8,7 +8,7 @@ use serde_json::json;
 use wintermute_api::audit::AuditOutcome;
 use wintermute_api::instances::InstanceStatus;
 use wintermute_api::rights::{ObjectKind, ObjectRight};
-use wintermute_api::sync::{TransferRequest, TransferSummary};
+use wintermute_api::sync::{human_bytes, progress_text, TransferRequest, TransferSummary};
 use wintermute_api::tasks::{LogLevel, Task};
 
 use super::{DataRoot, Direction, LocalSide, Progress, Report, Retries, SyncError, Transfer};
@@ -395,33 +395,8 @@ fn progress_line(p: &Progress, elapsed: Duration) -> (f64, String) {
     } else {
         1.0
     };
-    let secs = elapsed.as_secs_f64().max(0.001);
-    let rate = bytes as f64 / secs;
-    let eta = if rate > 0.0 && bytes_total > bytes { ((bytes_total - bytes) as f64 / rate) as u64 } else { 0 };
-    let line = format!(
-        "{files} of {files_total} files, {} of {}, {}/s, {}:{:02} left",
-        human_bytes(bytes),
-        human_bytes(bytes_total),
-        human_bytes(rate as u64),
-        eta / 60,
-        eta % 60
-    );
+    let line = progress_text((files, files_total), (bytes, bytes_total), elapsed.as_secs_f64());
     (fraction.clamp(0.0, 1.0), line)
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 struct TransferRunner;
